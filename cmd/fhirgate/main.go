@@ -1,0 +1,90 @@
+// Command fhirgate is the FHIR façade gateway.
+//
+//	fhirgate serve --config routes.yaml   run the gateway
+//	fhirgate check routes.yaml            check a configuration; exit 0 or print errors and exit 1
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway"
+)
+
+const usage = `usage:
+  fhirgate serve [--config routes.yaml]   run the gateway
+  fhirgate check FILE                     check a configuration file
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "fhirgate: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+func check(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	if _, err := config.Load(args[0]); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	return 0
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "routes.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level))
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	srv, err := gateway.NewServer(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := srv.Run(ctx); err != nil {
+		log.Error("server stopped", "error", err.Error())
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}

@@ -1,0 +1,463 @@
+// Package config holds the typed form of routes.yaml: the structs below are
+// the whole configuration, and each field's comment states its default and
+// what a bad value does. Load parses a file strictly (unknown keys, wrong
+// types, unknown references and bad templates are errors naming file, line and
+// field), fills in defaults and compiles every template once, so nothing is
+// parsed per request.
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/fhirgate/fhirgate/gateway/template"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is one routes.yaml.
+type Config struct {
+	// Server configures the listeners. Every field has a default.
+	Server Server `yaml:"server"`
+	// Log configures the structured log.
+	Log Log `yaml:"log"`
+	// Auth holds the named authentication profiles routes refer to.
+	Auth map[string]*AuthProfile `yaml:"auth"`
+	// Backends holds the named legacy systems routes call. At least one.
+	Backends map[string]*Backend `yaml:"backends"`
+	// Bases are the FHIR endpoints served, each under its own path prefix
+	// with its own FHIR version. At least one.
+	Bases []*Base `yaml:"bases"`
+
+	// File is the path the configuration was loaded from; relative file
+	// names inside it are resolved against its directory.
+	File string `yaml:"-"`
+}
+
+// Server configures the client-facing and the admin listener.
+type Server struct {
+	// Listen is the FHIR listener address. Default ":8080".
+	Listen string `yaml:"listen"`
+	// AdminListen serves /metrics, /healthz and /readyz, kept off the FHIR
+	// listener so that they are never exposed with it. Default "127.0.0.1:9090".
+	AdminListen string `yaml:"admin_listen"`
+	// MaxBodyBytes bounds a request body; more is answered 413. Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxHeaderBytes bounds the request header block. Default 64 KiB.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// ReadHeaderTimeout bounds slow clients sending headers. Default 5s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request. Default 30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds one request from the end of its headers to the
+	// end of the answer. It must exceed every backend timeout. Default 60s.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// ShutdownGrace is how long in-flight requests may finish after
+	// SIGTERM. Default 20s.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// TLS, when set, serves HTTPS on Listen.
+	TLS *TLS `yaml:"tls"`
+}
+
+// TLS configures HTTPS on the FHIR listener.
+type TLS struct {
+	// CertFile and KeyFile are PEM files. Both required.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, verifies client certificates against it.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is none, request or require. Default: require when
+	// ClientCAFile is set, none otherwise.
+	ClientAuth string `yaml:"client_auth"`
+}
+
+// Log configures the JSON log on standard output.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+}
+
+// AuthProfile verifies bearer JWTs and maps their claims to a role.
+type AuthProfile struct {
+	// Issuer, when set, must equal the token's iss claim.
+	Issuer string `yaml:"issuer"`
+	// Audience, when set, must contain one of the token's aud values.
+	Audience []string `yaml:"audience"`
+	// Algorithms is the allowlist of signing algorithms; any other alg in a
+	// token header (none, HS256 …) is refused before a key is looked at.
+	// Allowed values: RS256, RS384, RS512, PS256, PS384, PS512, ES256,
+	// ES384, ES512. Default [RS256, PS256, ES256].
+	Algorithms []string `yaml:"algorithms"`
+	// Keys is where the verification keys come from. Required.
+	Keys Keys `yaml:"keys"`
+	// ClockSkew is the leeway applied to exp, nbf and iat. Default 30s.
+	ClockSkew Duration `yaml:"clock_skew"`
+	// RequiredClaims must be present and non-empty. exp is always required.
+	RequiredClaims []string `yaml:"required_claims"`
+	// SubjectClaim identifies the caller for rate limiting and audit.
+	// Default "sub".
+	SubjectClaim string `yaml:"subject_claim"`
+	// Roles maps a claim's value to a role name. Required.
+	Roles RoleMapping `yaml:"roles"`
+	// RateLimit, when set, limits requests per subject (429).
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	// CacheSize bounds the cache of verified tokens (keyed by a SHA-256 of
+	// the token, kept until the token expires). 0 takes the default 10000;
+	// -1 disables the cache.
+	CacheSize int `yaml:"cache_size"`
+	// Errors overrides the answers of the authentication checks.
+	Errors AuthErrors `yaml:"errors"`
+}
+
+// Keys names exactly one source of verification keys.
+type Keys struct {
+	// PEMFile is a PEM file with one or more public keys or certificates.
+	PEMFile string `yaml:"pem_file"`
+	// JWKSFile is a JSON Web Key Set file.
+	JWKSFile string `yaml:"jwks_file"`
+	// JWKSURL is fetched at start and refreshed every Refresh; an unknown
+	// kid triggers an early refresh (at most once every 5 minutes). A
+	// failing first fetch does not stop the gateway: tokens are refused
+	// (401) until keys arrive.
+	JWKSURL string `yaml:"jwks_url"`
+	// Refresh is the JWKS URL refresh interval. Default 1h.
+	Refresh Duration `yaml:"refresh"`
+}
+
+// RoleMapping maps the value of one claim to a role.
+type RoleMapping struct {
+	// Claim holds the value looked up in Map, e.g. professionOID. Required.
+	Claim string `yaml:"claim"`
+	// Map is claim value → role name. A value not in Map is answered with
+	// AuthErrors.ForbiddenRole (403).
+	Map map[string]string `yaml:"map"`
+}
+
+// RateLimit is a token bucket per subject.
+type RateLimit struct {
+	// Requests per Per are allowed on average. Requests is required.
+	Requests int `yaml:"requests"`
+	// Per is the window of Requests. Default 1s.
+	Per Duration `yaml:"per"`
+	// Burst is the bucket size. Default Requests.
+	Burst int `yaml:"burst"`
+}
+
+// AuthErrors are the answers of the authentication checks, in check order.
+// Each may override status, code, text and headers; the defaults are given.
+// 401 answers get UnauthorizedHeaders unless they set headers themselves.
+type AuthErrors struct {
+	// MissingHeader: no Authorization header. 400 "Authorization header is missing".
+	MissingHeader *Answer `yaml:"missing_header"`
+	// MalformedHeader: not "Bearer <token>". 400 "invalid Authorization Bearer header field".
+	MalformedHeader *Answer `yaml:"malformed_header"`
+	// InvalidFormat: not a JWT. 401 "JWT has invalid format".
+	InvalidFormat *Answer `yaml:"invalid_format"`
+	// InvalidSignature: bad signature, unknown key, algorithm not allowed.
+	// 401 "JWT has invalid signature".
+	InvalidSignature *Answer `yaml:"invalid_signature"`
+	// Expired: exp in the past. 401 "JWT expired".
+	Expired *Answer `yaml:"expired"`
+	// NotYetValid: nbf or iat in the future. 401 "JWT not yet valid".
+	NotYetValid *Answer `yaml:"not_yet_valid"`
+	// InvalidAudience: 401 "JWT has invalid aud claim".
+	InvalidAudience *Answer `yaml:"invalid_audience"`
+	// InvalidIssuer: 401 "JWT has invalid iss claim".
+	InvalidIssuer *Answer `yaml:"invalid_issuer"`
+	// MissingClaims: a required claim absent. 401 "JWT misses required claims".
+	MissingClaims *Answer `yaml:"missing_claims"`
+	// RateLimited: 429 "too many requests for this token subject".
+	RateLimited *Answer `yaml:"rate_limited"`
+	// ForbiddenRole: role claim unmapped or role not allowed on the route.
+	// 403 "endpoint is forbidden for this role".
+	ForbiddenRole *Answer `yaml:"forbidden_role"`
+	// UnauthorizedHeaders are added to every 401 answer.
+	// Default {WWW-Authenticate: Bearer}.
+	UnauthorizedHeaders map[string]string `yaml:"unauthorized_headers"`
+}
+
+// Backend is one legacy system.
+type Backend struct {
+	// URLs are base URLs (scheme, host, optional path prefix) of the
+	// backend's instances, used in turn. At least one.
+	URLs []string `yaml:"urls"`
+	// Timeout is the total deadline of one call, connect included; when
+	// it passes the client is answered 504. Default 10s.
+	Timeout Duration `yaml:"timeout"`
+	// ConnectTimeout bounds connection setup. Default 2s.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// MaxIdleConnsPerHost keeps connections warm; Go's default of 2 halves
+	// throughput under load. Default 128.
+	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
+	// Headers are added to every call (static values; templates are
+	// per route in Call.Headers).
+	Headers map[string]string `yaml:"headers"`
+	// MaxResponseBytes bounds the backend answer read. Default 1 MiB.
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+}
+
+// Base is one FHIR endpoint.
+type Base struct {
+	// Path is the URL prefix, e.g. /erp. Required, unique.
+	Path string `yaml:"path"`
+	// FHIRVersion is R4 or STU3. Required.
+	FHIRVersion string `yaml:"fhir_version"`
+	// Auth, when set, names a profile whose Authorization header check
+	// (present, "Bearer …") runs for every request to this base before
+	// routing, so that it wins over 404/405. Routes default to it.
+	Auth string `yaml:"auth"`
+	// DefaultFormat (json or xml) is used for answers given before a route
+	// is known. Default json.
+	DefaultFormat string `yaml:"default_format"`
+	// OutcomeProfile, when set, is written as meta.profile of every
+	// OperationOutcome of this base.
+	OutcomeProfile string `yaml:"outcome_profile"`
+	// IssueCodes maps an HTTP status to the OperationOutcome issue code
+	// used when an answer names none. Merged over the defaults: 400
+	// invalid, 401 login, 403 forbidden, 404 not-found, 405 not-supported,
+	// 406 not-supported, 409 conflict, 410 deleted, 412 conflict, 413
+	// too-costly, 415 not-supported, 422 processing, 429 throttled, 502
+	// exception, 503 transient, 504 timeout; any other: exception.
+	IssueCodes map[int]string `yaml:"issue_codes"`
+	// NotFound answers a path no route has. 404 "no matching handler found.".
+	NotFound *Answer `yaml:"not_found"`
+	// MethodNotAllowed answers a known path with another method (Allow
+	// header set). 405 "no matching handler found.".
+	MethodNotAllowed *Answer `yaml:"method_not_allowed"`
+	// Routes served under Path. At least one.
+	Routes []*Route `yaml:"routes"`
+}
+
+// Route is one FHIR interaction turned into one backend call.
+type Route struct {
+	// Name labels metrics and logs. Required, unique in the file.
+	Name string `yaml:"name"`
+	// Interaction is the FHIR interaction: operation, create, update,
+	// conditional-update, read, search, delete. Required.
+	Interaction string `yaml:"interaction"`
+	// Method is the HTTP method. Required.
+	Method string `yaml:"method"`
+	// Path is relative to the base: literal segments and {name}
+	// parameters, e.g. /Task/{id}/$abort. A trailing slash in a request is
+	// accepted.
+	Path string `yaml:"path"`
+	// RequiredQuery names query parameters that must be present.
+	RequiredQuery []string `yaml:"required_query"`
+	// MissingQuery answers a request lacking one. 400
+	// "missing required query parameter '${missing}'".
+	MissingQuery *Answer `yaml:"missing_query"`
+	// Auth names the profile; default the base's. "none" disables
+	// authentication for the route.
+	Auth string `yaml:"auth"`
+	// Roles allowed; empty allows every role the profile maps.
+	Roles []string `yaml:"roles"`
+	// Format configures response content negotiation.
+	Format Format `yaml:"format"`
+	// Checks are gateway-owned checks run in order after negotiation.
+	Checks []*Check `yaml:"checks"`
+	// Call is the canonical backend call. Required.
+	Call *Call `yaml:"call"`
+	// Responses map the backend's answer; the first matching rule wins.
+	// An answer no rule matches becomes 502. A 2xx answer is only allowed
+	// on a rule that requires a 2xx backend status.
+	Responses []*Rule `yaml:"responses"`
+}
+
+// Format configures response negotiation: _format wins over Accept, which
+// wins over the default.
+type Format struct {
+	// Default is json or xml. Default: the base's default_format.
+	Default string `yaml:"default"`
+	// ByRole overrides Default for callers with that role.
+	ByRole map[string]string `yaml:"by_role"`
+	// Offer is what the route can answer in. Default [json, xml].
+	Offer []string `yaml:"offer"`
+	// NotAcceptable answers a format that cannot be served. 406
+	// "Requested format '${format}' cannot be provided".
+	NotAcceptable *Answer `yaml:"not_acceptable"`
+}
+
+// Check is a gateway-owned check of one value.
+type Check struct {
+	// Name labels the check in metrics and logs. Default "check<i>".
+	Name string `yaml:"name"`
+	// Value is a template, e.g. ${path.id}.
+	Value string `yaml:"value"`
+	// Format is prescription-id, kvnr or regex. Required.
+	Format string `yaml:"format"`
+	// Pattern is the regular expression for format regex (anchored).
+	Pattern string `yaml:"pattern"`
+	// Fail is the answer when the value does not conform. Status required.
+	Fail Answer `yaml:"fail"`
+}
+
+// Call is the canonical call, rendered from templates. Values substituted
+// into Path are escaped as one path segment each; into Query as query
+// values; header values containing control characters refuse the request
+// (400). The host always comes from the backend's URLs.
+type Call struct {
+	// Backend names an entry of backends. Required.
+	Backend string `yaml:"backend"`
+	// Method is the backend HTTP method. Default POST.
+	Method string `yaml:"method"`
+	// Path is appended to the backend URL. Required.
+	Path string `yaml:"path"`
+	// Query parameters; a parameter rendering empty is left out.
+	Query map[string]string `yaml:"query"`
+	// Headers; a header rendering empty is left out.
+	Headers map[string]string `yaml:"headers"`
+	// Body, when set, is sent with the call.
+	Body *Body `yaml:"body"`
+}
+
+// Body is a flat request body rendered from templates.
+type Body struct {
+	// Encoding is json, form or xml. Default json.
+	Encoding string `yaml:"encoding"`
+	// Root is the XML root element. Default "request".
+	Root string `yaml:"root"`
+	// Fields are name → template, written in name order. Names may be
+	// dotted (a.b) to nest JSON objects or XML elements.
+	Fields map[string]string `yaml:"fields"`
+	// KeepEmpty writes fields that render empty; by default they are
+	// left out.
+	KeepEmpty bool `yaml:"keep_empty"`
+}
+
+// Rule maps a backend answer to the client's answer.
+type Rule struct {
+	// When must hold for the rule to apply.
+	When When `yaml:"when"`
+	// Answer is the client's answer. Status required. A 204 has no body;
+	// a 2xx other than 204 has no body unless the base's later features
+	// add one; an error status gets an OperationOutcome with one issue.
+	Answer Answer `yaml:"answer"`
+}
+
+// When matches a backend answer.
+type When struct {
+	// Status matches the backend status: a number (404), a class (4xx) or
+	// a list of these. Empty matches any status.
+	Status StatusSet `yaml:"status"`
+	// Match maps a reference (body.error, role, header.X, …) to the exact
+	// value it must have; "*" means present and non-empty, "" absent.
+	Match map[string]string `yaml:"match"`
+	// Transport matches a failed call instead of an answer: refused,
+	// timeout or error. A rule with Transport never matches an answer.
+	Transport string `yaml:"transport"`
+}
+
+// Answer is what the client is told.
+type Answer struct {
+	// Status is the HTTP status.
+	Status int `yaml:"status"`
+	// Code is the OperationOutcome issue code. Default: the base's
+	// issue_codes entry for Status.
+	Code string `yaml:"code"`
+	// Text is the issue's details.text (a template).
+	Text string `yaml:"text"`
+	// Expression, when set, is the issue's FHIRPath location (a template).
+	Expression string `yaml:"expression"`
+	// Headers are added to the answer (templates; empty results left out).
+	Headers map[string]string `yaml:"headers"`
+
+	// Compiled forms, set by Load.
+	TextT       *template.Template `yaml:"-"`
+	ExpressionT *template.Template `yaml:"-"`
+	HeaderT     []NamedTemplate    `yaml:"-"`
+}
+
+// NamedTemplate is one compiled header or field.
+type NamedTemplate struct {
+	Name string
+	T    *template.Template
+}
+
+// Duration is a time.Duration written as "5s", "250ms", "1h".
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("must be a duration such as 5s or 250ms")
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration such as 5s or 250ms", n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// StatusSet matches HTTP statuses: exact codes and classes (4 for 4xx).
+type StatusSet struct {
+	Codes   []int
+	Classes []int
+}
+
+// Empty reports whether the set matches every status.
+func (s StatusSet) Empty() bool { return len(s.Codes) == 0 && len(s.Classes) == 0 }
+
+// Has reports whether status is in the set (an empty set has every status).
+func (s StatusSet) Has(status int) bool {
+	if s.Empty() {
+		return false
+	}
+	for _, c := range s.Codes {
+		if c == status {
+			return true
+		}
+	}
+	for _, c := range s.Classes {
+		if status/100 == c {
+			return true
+		}
+	}
+	return false
+}
+
+// OnlySuccess reports whether the set is non-empty and holds only 2xx.
+func (s StatusSet) OnlySuccess() bool {
+	if s.Empty() {
+		return false
+	}
+	for _, c := range s.Codes {
+		if c/100 != 2 {
+			return false
+		}
+	}
+	for _, c := range s.Classes {
+		if c != 2 {
+			return false
+		}
+	}
+	return true
+}
+
+// UnmarshalYAML reads 404, "4xx" or a list of these.
+func (s *StatusSet) UnmarshalYAML(n *yaml.Node) error {
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	for _, it := range items {
+		if it.Kind != yaml.ScalarNode {
+			return fmt.Errorf("must be a status (404), a class (4xx) or a list of these")
+		}
+		v := it.Value
+		if len(v) == 3 && (v[1:] == "xx" || v[1:] == "XX") && v[0] >= '1' && v[0] <= '5' {
+			s.Classes = append(s.Classes, int(v[0]-'0'))
+			continue
+		}
+		var code int
+		if _, err := fmt.Sscanf(v, "%d", &code); err != nil || code < 100 || code > 599 || fmt.Sprint(code) != v {
+			return fmt.Errorf("%q is not a status (404) or a class (4xx)", v)
+		}
+		s.Codes = append(s.Codes, code)
+	}
+	return nil
+}

@@ -1,0 +1,792 @@
+package config
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fhirgate/fhirgate/gateway/template"
+)
+
+// Template sources, by where a template is used. The gateway supplies them:
+//
+//	path.<param>        a parameter of the route path
+//	query.<name>        the first value of a query parameter
+//	header.<Name>       a request header
+//	claim.<name>        a claim of the verified token
+//	role, subject       the caller's role and subject
+//	request.id|base|method  request id, absolute base URL, HTTP method
+//	format              (406 text) the format asked for
+//	missing             (missing_query text) the missing parameter
+//	status              (responses) the backend's HTTP status
+//	body.<path>         (responses) a field of the backend's JSON or XML body
+//	response_header.<Name> (responses) a header of the backend's answer
+var (
+	requestSources  = []string{"path", "query", "header", "claim", "role", "subject", "request"}
+	responseSources = append(append([]string{}, requestSources...), "status", "body", "response_header")
+	requestKeys     = map[string]bool{"id": true, "base": true, "method": true}
+)
+
+// IssueTypes are the OperationOutcome issue codes (R4 IssueType; STU3 lacks
+// multiple-matches and deleted).
+var IssueTypes = map[string]bool{
+	"invalid": true, "structure": true, "required": true, "value": true, "invariant": true,
+	"security": true, "login": true, "unknown": true, "expired": true, "forbidden": true,
+	"suppressed": true, "processing": true, "not-supported": true, "duplicate": true,
+	"multiple-matches": true, "not-found": true, "deleted": true, "too-long": true,
+	"code-invalid": true, "extension": true, "too-costly": true, "business-rule": true,
+	"conflict": true, "transient": true, "lock-error": true, "no-store": true,
+	"exception": true, "timeout": true, "incomplete": true, "throttled": true, "informational": true,
+}
+
+// DefaultIssueCodes is the status → issue code table every base starts from.
+var DefaultIssueCodes = map[int]string{
+	400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
+	406: "not-supported", 409: "conflict", 410: "deleted", 412: "conflict", 413: "too-costly",
+	415: "not-supported", 422: "processing", 429: "throttled", 500: "exception",
+	502: "exception", 503: "transient", 504: "timeout",
+}
+
+// Algorithms the gateway can verify. HMAC is absent on purpose: a gateway
+// holding only public keys must never accept a token "signed" with one.
+var knownAlgorithms = map[string]bool{
+	"RS256": true, "RS384": true, "RS512": true, "PS256": true, "PS384": true, "PS512": true,
+	"ES256": true, "ES384": true, "ES512": true,
+}
+
+var interactions = map[string]bool{
+	"operation": true, "create": true, "update": true, "conditional-update": true,
+	"read": true, "search": true, "delete": true,
+}
+
+var checkFormats = map[string]bool{"prescription-id": true, "kvnr": true, "regex": true}
+
+var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (l *loader) validate(c *Config) {
+	l.server(&c.Server)
+	switch c.Log.Level {
+	case "":
+		c.Log.Level = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		l.errorf("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	for _, name := range sortedKeys(c.Auth) {
+		l.authProfile(c, name, c.Auth[name])
+	}
+	if len(c.Backends) == 0 {
+		l.errorf("backends", "at least one backend is required")
+	}
+	for _, name := range sortedKeys(c.Backends) {
+		l.backend("backends."+name, c.Backends[name])
+	}
+	if len(c.Bases) == 0 {
+		l.errorf("bases", "at least one base is required")
+	}
+	basePaths := map[string]bool{}
+	routeNames := map[string]string{}
+	for i, b := range c.Bases {
+		p := fmt.Sprintf("bases[%d]", i)
+		if b == nil {
+			l.errorf(p, "must not be empty")
+			continue
+		}
+		l.base(c, p, b, basePaths, routeNames)
+	}
+}
+
+func (l *loader) server(s *Server) {
+	def := func(d *Duration, v time.Duration) {
+		if *d == 0 {
+			*d = Duration(v)
+		}
+	}
+	if s.Listen == "" {
+		s.Listen = ":8080"
+	}
+	if s.AdminListen == "" {
+		s.AdminListen = "127.0.0.1:9090"
+	}
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = 1 << 20
+	} else if s.MaxBodyBytes < 0 {
+		l.errorf("server.max_body_bytes", "must be positive")
+	}
+	if s.MaxHeaderBytes == 0 {
+		s.MaxHeaderBytes = 64 << 10
+	} else if s.MaxHeaderBytes < 0 {
+		l.errorf("server.max_header_bytes", "must be positive")
+	}
+	def(&s.ReadHeaderTimeout, 5*time.Second)
+	def(&s.ReadTimeout, 30*time.Second)
+	def(&s.WriteTimeout, 60*time.Second)
+	def(&s.IdleTimeout, 120*time.Second)
+	def(&s.ShutdownGrace, 20*time.Second)
+	if t := s.TLS; t != nil {
+		if t.CertFile == "" || t.KeyFile == "" {
+			l.errorf("server.tls", "cert_file and key_file are both required")
+		}
+		l.checkFile("server.tls.cert_file", &t.CertFile)
+		l.checkFile("server.tls.key_file", &t.KeyFile)
+		l.checkFile("server.tls.client_ca_file", &t.ClientCAFile)
+		switch t.ClientAuth {
+		case "":
+			t.ClientAuth = "none"
+			if t.ClientCAFile != "" {
+				t.ClientAuth = "require"
+			}
+		case "none", "request", "require":
+		default:
+			l.errorf("server.tls.client_auth", "%q is not one of none, request, require", t.ClientAuth)
+		}
+	}
+}
+
+// file resolves a file name against the configuration's directory and checks
+// that it can be read. An empty name is left alone.
+func (l *loader) checkFile(path string, name *string) {
+	if *name == "" {
+		return
+	}
+	if !filepath.IsAbs(*name) {
+		*name = filepath.Join(filepath.Dir(l.file), *name)
+	}
+	f, err := os.Open(*name)
+	if err != nil {
+		l.errorf(path, "cannot read file %s", *name)
+		return
+	}
+	f.Close()
+}
+
+func (l *loader) authProfile(c *Config, name string, p *AuthProfile) {
+	path := "auth." + name
+	if p == nil {
+		l.errorf(path, "must not be empty")
+		return
+	}
+	if name == "none" {
+		l.errorf(path, `"none" is reserved: it switches authentication off on a route`)
+	}
+	if len(p.Algorithms) == 0 {
+		p.Algorithms = []string{"RS256", "PS256", "ES256"}
+	}
+	for i, a := range p.Algorithms {
+		if !knownAlgorithms[a] {
+			l.errorf(fmt.Sprintf("%s.algorithms[%d]", path, i), "%q is not an allowed algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512)", a)
+		}
+	}
+	k := &p.Keys
+	n := 0
+	for _, s := range []string{k.PEMFile, k.JWKSFile, k.JWKSURL} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		l.errorf(path+".keys", "exactly one of pem_file, jwks_file, jwks_url is required")
+	}
+	l.checkFile(path+".keys.pem_file", &k.PEMFile)
+	l.checkFile(path+".keys.jwks_file", &k.JWKSFile)
+	if k.JWKSURL != "" {
+		if u, err := url.Parse(k.JWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			l.errorf(path+".keys.jwks_url", "%q is not an http(s) URL", k.JWKSURL)
+		}
+	}
+	if k.Refresh == 0 {
+		k.Refresh = Duration(time.Hour)
+	}
+	if p.ClockSkew == 0 {
+		p.ClockSkew = Duration(30 * time.Second)
+	}
+	if p.SubjectClaim == "" {
+		p.SubjectClaim = "sub"
+	}
+	if p.Roles.Claim == "" {
+		l.errorf(path+".roles.claim", "is required")
+	}
+	if len(p.Roles.Map) == 0 {
+		l.errorf(path+".roles.map", "at least one claim value → role entry is required")
+	}
+	for v, role := range p.Roles.Map {
+		if !paramName.MatchString(strings.ReplaceAll(role, "-", "_")) {
+			l.errorf(path+".roles.map."+v, "role %q must be a simple name", role)
+		}
+	}
+	if rl := p.RateLimit; rl != nil {
+		if rl.Requests <= 0 {
+			l.errorf(path+".rate_limit.requests", "must be positive")
+		}
+		if rl.Per == 0 {
+			rl.Per = Duration(time.Second)
+		}
+		if rl.Burst == 0 {
+			rl.Burst = rl.Requests
+		} else if rl.Burst < 0 {
+			l.errorf(path+".rate_limit.burst", "must be positive")
+		}
+	}
+	if p.CacheSize == 0 {
+		p.CacheSize = 10000
+	} else if p.CacheSize < -1 {
+		l.errorf(path+".cache_size", "must be positive, 0 (default) or -1 (off)")
+	}
+	e := &p.Errors
+	if e.UnauthorizedHeaders == nil {
+		e.UnauthorizedHeaders = map[string]string{"WWW-Authenticate": "Bearer"}
+	}
+	for h, v := range e.UnauthorizedHeaders {
+		l.headerLiteral(path+".errors.unauthorized_headers."+h, h, v)
+	}
+	unauth := func(a **Answer, text string) *Answer {
+		d := &Answer{Status: 401, Text: text, Headers: e.UnauthorizedHeaders}
+		return defaultAnswer(a, d)
+	}
+	ep := path + ".errors."
+	l.answer(ep+"missing_header", defaultAnswer(&e.MissingHeader, &Answer{Status: 400, Text: "Authorization header is missing"}), requestSources, nil)
+	l.answer(ep+"malformed_header", defaultAnswer(&e.MalformedHeader, &Answer{Status: 400, Text: "invalid Authorization Bearer header field"}), requestSources, nil)
+	l.answer(ep+"invalid_format", unauth(&e.InvalidFormat, "JWT has invalid format"), requestSources, nil)
+	l.answer(ep+"invalid_signature", unauth(&e.InvalidSignature, "JWT has invalid signature"), requestSources, nil)
+	l.answer(ep+"expired", unauth(&e.Expired, "JWT expired"), requestSources, nil)
+	l.answer(ep+"not_yet_valid", unauth(&e.NotYetValid, "JWT not yet valid"), requestSources, nil)
+	l.answer(ep+"invalid_audience", unauth(&e.InvalidAudience, "JWT has invalid aud claim"), requestSources, nil)
+	l.answer(ep+"invalid_issuer", unauth(&e.InvalidIssuer, "JWT has invalid iss claim"), requestSources, nil)
+	l.answer(ep+"missing_claims", unauth(&e.MissingClaims, "JWT misses required claims"), requestSources, nil)
+	l.answer(ep+"rate_limited", defaultAnswer(&e.RateLimited, &Answer{Status: 429, Text: "too many requests for this token subject"}), requestSources, nil)
+	l.answer(ep+"forbidden_role", defaultAnswer(&e.ForbiddenRole, &Answer{Status: 403, Text: "endpoint is forbidden for this role"}), requestSources, nil)
+}
+
+// defaultAnswer fills the unset parts of *a from d and returns *a.
+func defaultAnswer(a **Answer, d *Answer) *Answer {
+	if *a == nil {
+		c := *d
+		*a = &c
+		return *a
+	}
+	if (*a).Status == 0 {
+		(*a).Status = d.Status
+	}
+	if (*a).Text == "" {
+		(*a).Text = d.Text
+	}
+	if (*a).Headers == nil {
+		(*a).Headers = d.Headers
+	}
+	return *a
+}
+
+func (l *loader) backend(path string, b *Backend) {
+	if b == nil {
+		l.errorf(path, "must not be empty")
+		return
+	}
+	if len(b.URLs) == 0 {
+		l.errorf(path+".urls", "at least one URL is required")
+	}
+	for i, s := range b.URLs {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			l.errorf(fmt.Sprintf("%s.urls[%d]", path, i), "%q must be an http(s) URL with host and optional path, no credentials, query or fragment", s)
+			continue
+		}
+		b.URLs[i] = strings.TrimRight(s, "/")
+	}
+	if b.Timeout == 0 {
+		b.Timeout = Duration(10 * time.Second)
+	}
+	if b.ConnectTimeout == 0 {
+		b.ConnectTimeout = Duration(2 * time.Second)
+	}
+	if b.MaxIdleConnsPerHost == 0 {
+		b.MaxIdleConnsPerHost = 128
+	} else if b.MaxIdleConnsPerHost < 0 {
+		l.errorf(path+".max_idle_conns_per_host", "must be positive")
+	}
+	if b.MaxResponseBytes == 0 {
+		b.MaxResponseBytes = 1 << 20
+	} else if b.MaxResponseBytes < 0 {
+		l.errorf(path+".max_response_bytes", "must be positive")
+	}
+	for h, v := range b.Headers {
+		l.headerLiteral(path+".headers."+h, h, v)
+	}
+}
+
+func (l *loader) headerLiteral(path, name, value string) {
+	if !validHeaderName(name) {
+		l.errorf(path, "%q is not a valid header name", name)
+	}
+	if strings.ContainsAny(value, "\r\n\x00") {
+		l.errorf(path, "header value must not contain CR, LF or NUL")
+	}
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *loader) base(c *Config, path string, b *Base, basePaths map[string]bool, routeNames map[string]string) {
+	switch {
+	case b.Path == "" || b.Path[0] != '/' || (len(b.Path) > 1 && strings.HasSuffix(b.Path, "/")):
+		l.errorf(path+".path", "%q must start with / and not end with /", b.Path)
+	case basePaths[b.Path]:
+		l.errorf(path+".path", "%q is used by another base", b.Path)
+	}
+	for other := range basePaths {
+		if b.Path != other && (strings.HasPrefix(b.Path+"/", other+"/") || strings.HasPrefix(other+"/", b.Path+"/")) {
+			l.errorf(path+".path", "%q overlaps base %q", b.Path, other)
+		}
+	}
+	basePaths[b.Path] = true
+	switch b.FHIRVersion {
+	case "R4", "STU3":
+	case "":
+		l.errorf(path+".fhir_version", "is required (R4 or STU3)")
+	default:
+		l.errorf(path+".fhir_version", "%q is not R4 or STU3", b.FHIRVersion)
+	}
+	if b.Auth != "" && c.Auth[b.Auth] == nil {
+		l.errorf(path+".auth", "unknown auth profile %q (known: %s)", b.Auth, known(c.Auth))
+	}
+	switch b.DefaultFormat {
+	case "":
+		b.DefaultFormat = "json"
+	case "json", "xml":
+	default:
+		l.errorf(path+".default_format", "%q is not json or xml", b.DefaultFormat)
+	}
+	codes := map[int]string{}
+	for k, v := range DefaultIssueCodes {
+		codes[k] = v
+	}
+	if b.FHIRVersion == "STU3" {
+		codes[410] = "not-found"
+	}
+	for st, code := range b.IssueCodes {
+		p := fmt.Sprintf("%s.issue_codes.%d", path, st)
+		if st < 400 || st > 599 {
+			l.errorf(p, "status %d is not an error status", st)
+		}
+		l.issueCode(p, b.FHIRVersion, code)
+		codes[st] = code
+	}
+	b.IssueCodes = codes
+	l.answer(path+".not_found", defaultAnswer(&b.NotFound, &Answer{Status: 404, Text: "no matching handler found."}), requestSources, nil)
+	l.answer(path+".method_not_allowed", defaultAnswer(&b.MethodNotAllowed, &Answer{Status: 405, Text: "no matching handler found."}), requestSources, nil)
+	if len(b.Routes) == 0 {
+		l.errorf(path+".routes", "at least one route is required")
+	}
+	patterns := map[string]string{}
+	for i, r := range b.Routes {
+		rp := fmt.Sprintf("%s.routes[%d]", path, i)
+		if r == nil {
+			l.errorf(rp, "must not be empty")
+			continue
+		}
+		l.route(c, b, rp, r, routeNames)
+		key := r.Method + " " + normalisePattern(r.Path)
+		if other, dup := patterns[key]; dup {
+			l.errorf(rp+".path", "%s %s is already routed by %q", r.Method, r.Path, other)
+		}
+		patterns[key] = r.Name
+	}
+}
+
+func (l *loader) issueCode(path, version, code string) {
+	if !IssueTypes[code] || (version == "STU3" && (code == "multiple-matches" || code == "deleted")) {
+		l.errorf(path, "%q is not a %s OperationOutcome issue code", code, version)
+	}
+}
+
+// normalisePattern replaces parameter names so that /a/{x} and /a/{y} collide.
+func normalisePattern(p string) string {
+	segs := strings.Split(strings.Trim(p, "/"), "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, "{") {
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// PathParams returns the parameter names of a route path, or an error.
+func PathParams(p string) ([]string, error) {
+	if p == "" || p[0] != '/' {
+		return nil, fmt.Errorf("%q must start with /", p)
+	}
+	var names []string
+	for _, s := range strings.Split(strings.Trim(p, "/"), "/") {
+		switch {
+		case s == "" && p != "/":
+			return nil, fmt.Errorf("%q has an empty segment", p)
+		case strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}"):
+			n := s[1 : len(s)-1]
+			if !paramName.MatchString(n) {
+				return nil, fmt.Errorf("%q: parameter {%s} must be a simple name", p, n)
+			}
+			for _, o := range names {
+				if o == n {
+					return nil, fmt.Errorf("%q: parameter {%s} appears twice", p, n)
+				}
+			}
+			names = append(names, n)
+		case strings.ContainsAny(s, "{}"):
+			return nil, fmt.Errorf("%q: a parameter must fill a whole segment", p)
+		}
+	}
+	return names, nil
+}
+
+func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[string]string) {
+	switch {
+	case r.Name == "":
+		l.errorf(path+".name", "is required")
+	case names[r.Name] != "":
+		l.errorf(path+".name", "%q is already the name of %s", r.Name, names[r.Name])
+	default:
+		names[r.Name] = path
+	}
+	if !interactions[r.Interaction] {
+		l.errorf(path+".interaction", "%q is not one of %s", r.Interaction, strings.Join(sortedKeys(interactions), ", "))
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch:
+	default:
+		l.errorf(path+".method", "%q is not one of GET, POST, PUT, DELETE, PATCH", r.Method)
+	}
+	params, err := PathParams(r.Path)
+	if err != nil {
+		l.errorf(path+".path", "%v", err)
+	}
+	check := func(sources []string, extra ...string) func(template.Ref) error {
+		return refChecker(params, append(append([]string{}, sources...), extra...))
+	}
+	for i, q := range r.RequiredQuery {
+		if q == "" {
+			l.errorf(fmt.Sprintf("%s.required_query[%d]", path, i), "must not be empty")
+		}
+	}
+	l.answerWith(path+".missing_query", defaultAnswer(&r.MissingQuery, &Answer{Status: 400, Text: "missing required query parameter '${missing}'"}), check(requestSources, "missing"))
+	if r.Auth == "" {
+		r.Auth = b.Auth
+	}
+	var profile *AuthProfile
+	switch r.Auth {
+	case "", "none":
+		if len(r.Roles) > 0 {
+			l.errorf(path+".roles", "roles need an auth profile")
+		}
+	default:
+		profile = c.Auth[r.Auth]
+		if profile == nil {
+			l.errorf(path+".auth", "unknown auth profile %q (known: %s)", r.Auth, known(c.Auth))
+		}
+	}
+	roleKnown := func(p, role string) {
+		if profile == nil {
+			return
+		}
+		for _, v := range profile.Roles.Map {
+			if v == role {
+				return
+			}
+		}
+		l.errorf(p, "role %q is not produced by auth profile %q", role, r.Auth)
+	}
+	for i, role := range r.Roles {
+		roleKnown(fmt.Sprintf("%s.roles[%d]", path, i), role)
+	}
+	f := &r.Format
+	if f.Default == "" {
+		f.Default = b.DefaultFormat
+	}
+	l.formatName(path+".format.default", f.Default)
+	for role, v := range f.ByRole {
+		roleKnown(path+".format.by_role."+role, role)
+		l.formatName(path+".format.by_role."+role, v)
+	}
+	if len(f.Offer) == 0 {
+		f.Offer = []string{"json", "xml"}
+	}
+	for i, v := range f.Offer {
+		l.formatName(fmt.Sprintf("%s.format.offer[%d]", path, i), v)
+	}
+	l.answerWith(path+".format.not_acceptable", defaultAnswer(&f.NotAcceptable, &Answer{Status: 406, Text: "Requested format '${format}' cannot be provided"}), check(requestSources, "format"))
+	for i, ch := range r.Checks {
+		l.check(fmt.Sprintf("%s.checks[%d]", path, i), i, ch, check(requestSources))
+	}
+	if r.Call == nil {
+		l.errorf(path+".call", "is required")
+	} else {
+		l.call(c, path+".call", r.Call, check(requestSources))
+	}
+	if len(r.Responses) == 0 {
+		l.errorf(path+".responses", "at least one rule is required")
+	}
+	for i, rule := range r.Responses {
+		rp := fmt.Sprintf("%s.responses[%d]", path, i)
+		if rule == nil {
+			l.errorf(rp, "must not be empty")
+			continue
+		}
+		l.rule(rp, b, rule, check(responseSources))
+	}
+	// Answers with no code take the base's table.
+	for _, a := range r.answers() {
+		if a.Code == "" {
+			a.Code = issueCodeFor(b.IssueCodes, a.Status)
+		}
+	}
+}
+
+// answers lists every Answer of a route, for filling in issue codes.
+func (r *Route) answers() []*Answer {
+	out := []*Answer{r.MissingQuery, r.Format.NotAcceptable}
+	for _, ch := range r.Checks {
+		if ch != nil {
+			out = append(out, &ch.Fail)
+		}
+	}
+	for _, rule := range r.Responses {
+		if rule != nil {
+			out = append(out, &rule.Answer)
+		}
+	}
+	return out
+}
+
+// IssueCodeFor returns the issue code of a status from a base's table.
+func issueCodeFor(codes map[int]string, status int) string {
+	if c, ok := codes[status]; ok {
+		return c
+	}
+	if status >= 500 {
+		return "exception"
+	}
+	return "processing"
+}
+
+// IssueCode returns the issue code this base uses for an HTTP status.
+func (b *Base) IssueCode(status int) string { return issueCodeFor(b.IssueCodes, status) }
+
+func (l *loader) formatName(path, v string) {
+	if v != "json" && v != "xml" {
+		l.errorf(path, "%q is not json or xml", v)
+	}
+}
+
+func (l *loader) check(path string, i int, ch *Check, refs func(template.Ref) error) {
+	if ch == nil {
+		l.errorf(path, "must not be empty")
+		return
+	}
+	if ch.Name == "" {
+		ch.Name = fmt.Sprintf("check%d", i)
+	}
+	if ch.Value == "" {
+		l.errorf(path+".value", "is required")
+	} else if _, err := template.Parse(ch.Value, refs); err != nil {
+		l.errorf(path+".value", "%v", err)
+	}
+	if !checkFormats[ch.Format] {
+		l.errorf(path+".format", "%q is not one of prescription-id, kvnr, regex", ch.Format)
+	}
+	if ch.Format == "regex" {
+		if _, err := regexp.Compile("^(?:" + ch.Pattern + ")$"); err != nil || ch.Pattern == "" {
+			l.errorf(path+".pattern", "a valid regular expression is required for format regex")
+		}
+	} else if ch.Pattern != "" {
+		l.errorf(path+".pattern", "only goes with format regex")
+	}
+	if ch.Fail.Status < 400 || ch.Fail.Status > 599 {
+		l.errorf(path+".fail.status", "an error status (400–599) is required")
+	}
+	l.answerWith(path+".fail", &ch.Fail, refs)
+}
+
+func (l *loader) call(c *Config, path string, call *Call, refs func(template.Ref) error) {
+	if c.Backends[call.Backend] == nil {
+		l.errorf(path+".backend", "unknown backend %q (known: %s)", call.Backend, known(c.Backends))
+	}
+	if call.Method == "" {
+		call.Method = http.MethodPost
+	}
+	switch call.Method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch:
+	default:
+		l.errorf(path+".method", "%q is not one of GET, POST, PUT, DELETE, PATCH", call.Method)
+	}
+	if call.Path == "" || call.Path[0] != '/' {
+		l.errorf(path+".path", "is required and must start with /")
+	}
+	l.template(path+".path", call.Path, refs)
+	for k, v := range call.Query {
+		l.template(path+".query."+k, v, refs)
+	}
+	for h, v := range call.Headers {
+		l.headerLiteral(path+".headers."+h, h, v)
+		l.template(path+".headers."+h, v, refs)
+	}
+	if bd := call.Body; bd != nil {
+		switch bd.Encoding {
+		case "":
+			bd.Encoding = "json"
+		case "json", "form", "xml":
+		default:
+			l.errorf(path+".body.encoding", "%q is not one of json, form, xml", bd.Encoding)
+		}
+		if bd.Root == "" {
+			bd.Root = "request"
+		}
+		if !xmlName.MatchString(bd.Root) {
+			l.errorf(path+".body.root", "%q is not an XML element name", bd.Root)
+		}
+		for k, v := range bd.Fields {
+			for _, part := range strings.Split(k, ".") {
+				if bd.Encoding == "xml" && !xmlName.MatchString(part) || part == "" {
+					l.errorf(path+".body.fields."+k, "%q is not a usable field name", k)
+				}
+			}
+			l.template(path+".body.fields."+k, v, refs)
+		}
+	}
+}
+
+var xmlName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+
+func (l *loader) template(path, s string, refs func(template.Ref) error) {
+	if _, err := template.Parse(s, refs); err != nil {
+		l.errorf(path, "%v", err)
+	}
+}
+
+func (l *loader) rule(path string, b *Base, rule *Rule, refs func(template.Ref) error) {
+	w := &rule.When
+	switch w.Transport {
+	case "":
+	case "refused", "timeout", "error":
+		if !w.Status.Empty() || len(w.Match) > 0 {
+			l.errorf(path+".when.transport", "a transport rule matches no status or fields")
+		}
+	default:
+		l.errorf(path+".when.transport", "%q is not one of refused, timeout, error", w.Transport)
+	}
+	for k := range w.Match {
+		if err := refs(template.ParseRef(k)); err != nil {
+			l.errorf(path+".when.match."+k, "%v", err)
+		}
+	}
+	a := &rule.Answer
+	if a.Status < 200 || a.Status > 599 || (a.Status >= 300 && a.Status < 400) {
+		l.errorf(path+".answer.status", "a status 2xx, 4xx or 5xx is required")
+	}
+	// Nothing is lost: a client is only told of success when the backend
+	// confirmed it, so a 2xx answer needs a rule that only matches a 2xx.
+	if a.Status/100 == 2 && !w.Status.OnlySuccess() {
+		l.errorf(path+".answer.status", "a 2xx answer requires when.status to match only 2xx backend statuses")
+	}
+	if a.Status/100 == 2 && (a.Text != "" || a.Expression != "") {
+		l.errorf(path+".answer.text", "a 2xx answer carries no OperationOutcome text")
+	}
+	if a.Status >= 400 && a.Text == "" {
+		l.errorf(path+".answer.text", "an error answer needs a text")
+	}
+	if a.Code != "" {
+		l.issueCode(path+".answer.code", b.FHIRVersion, a.Code)
+	}
+	l.answerWith(path+".answer", a, refs)
+}
+
+// answer compiles an answer whose templates may use the given sources.
+func (l *loader) answer(path string, a *Answer, sources []string, params []string) {
+	l.answerWith(path, a, refChecker(params, sources))
+}
+
+func (l *loader) answerWith(path string, a *Answer, refs func(template.Ref) error) {
+	if a.Status != 0 && (a.Status < 200 || a.Status > 599) {
+		l.errorf(path+".status", "%d is not an HTTP status", a.Status)
+	}
+	if a.Code != "" && !IssueTypes[a.Code] {
+		l.errorf(path+".code", "%q is not an OperationOutcome issue code", a.Code)
+	}
+	var err error
+	if a.TextT, err = template.Parse(a.Text, refs); err != nil {
+		l.errorf(path+".text", "%v", err)
+	}
+	if a.ExpressionT, err = template.Parse(a.Expression, refs); err != nil {
+		l.errorf(path+".expression", "%v", err)
+	}
+	a.HeaderT = a.HeaderT[:0]
+	for _, h := range sortedKeys(a.Headers) {
+		l.headerLiteral(path+".headers."+h, h, a.Headers[h])
+		t, err := template.Parse(a.Headers[h], refs)
+		if err != nil {
+			l.errorf(path+".headers."+h, "%v", err)
+			continue
+		}
+		a.HeaderT = append(a.HeaderT, NamedTemplate{Name: http.CanonicalHeaderKey(h), T: t})
+	}
+}
+
+// refChecker accepts references to the given sources; path references must
+// name a parameter of the route path.
+func refChecker(params []string, sources []string) func(template.Ref) error {
+	return func(r template.Ref) error {
+		ok := false
+		for _, s := range sources {
+			if r.Source == s {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return fmt.Errorf("unknown source %q here (usable: %s)", r.Source, strings.Join(sources, ", "))
+		}
+		switch r.Source {
+		case "role", "subject", "status", "format", "missing":
+			if r.Key != "" {
+				return fmt.Errorf("%q takes no key", r.Source)
+			}
+		case "path":
+			for _, p := range params {
+				if p == r.Key {
+					return nil
+				}
+			}
+			return fmt.Errorf("the route path has no parameter {%s}", r.Key)
+		case "request":
+			if !requestKeys[r.Key] {
+				return fmt.Errorf("request.%s is not one of request.id, request.base, request.method", r.Key)
+			}
+		default:
+			if r.Key == "" {
+				return fmt.Errorf("%q needs a key, as in %s.name", r.Source, r.Source)
+			}
+		}
+		return nil
+	}
+}
+
+func known[V any](m map[string]V) string {
+	if len(m) == 0 {
+		return "none defined"
+	}
+	keys := sortedKeys(m)
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}

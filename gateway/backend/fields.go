@@ -1,0 +1,177 @@
+package backend
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Limits of a backend XML answer: an answer beyond them has no fields.
+const (
+	maxXMLDepth    = 64
+	maxXMLElements = 10000
+)
+
+type fields struct {
+	parsed bool
+	json   any
+	xml    *xmlNode
+}
+
+// Field returns a field of the answer's body by dotted path, parsing the body
+// once on first use. JSON: object keys and array indexes (items.0.code);
+// numbers as written, booleans as true/false, null and objects absent.
+// XML: the path starts below the root element; a segment @name is an
+// attribute; an element's value is its trimmed text. The body is JSON or XML
+// by its Content-Type, else by its first non-space byte.
+func (r *Response) Field(path string) (string, bool) {
+	if !r.fields.parsed {
+		r.fields.parsed = true
+		r.parseBody()
+	}
+	switch {
+	case r.fields.json != nil:
+		return jsonField(r.fields.json, path)
+	case r.fields.xml != nil:
+		return r.fields.xml.field(path)
+	}
+	return "", false
+}
+
+func (r *Response) parseBody() {
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	isJSON := strings.Contains(ct, "json")
+	isXML := strings.Contains(ct, "xml")
+	if !isJSON && !isXML {
+		trimmed := bytes.TrimLeft(r.Body, " \t\r\n")
+		isJSON = len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')
+		isXML = len(trimmed) > 0 && trimmed[0] == '<'
+	}
+	switch {
+	case isJSON:
+		dec := json.NewDecoder(bytes.NewReader(r.Body))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) == nil {
+			r.fields.json = v
+		}
+	case isXML:
+		if n, err := parseXML(r.Body); err == nil {
+			r.fields.xml = n
+		}
+	}
+}
+
+func jsonField(v any, path string) (string, bool) {
+	for _, seg := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[seg]
+		case []any:
+			i, err := strconv.Atoi(seg)
+			if err != nil || i < 0 || i >= len(x) {
+				return "", false
+			}
+			v = x[i]
+		default:
+			return "", false
+		}
+	}
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
+}
+
+type xmlNode struct {
+	name     string
+	attrs    []xml.Attr
+	text     strings.Builder
+	children []*xmlNode
+}
+
+func (n *xmlNode) field(path string) (string, bool) {
+	cur := n
+	for _, seg := range strings.Split(path, ".") {
+		if strings.HasPrefix(seg, "@") {
+			for _, a := range cur.attrs {
+				if a.Name.Local == seg[1:] {
+					return a.Value, true
+				}
+			}
+			return "", false
+		}
+		var next *xmlNode
+		for _, c := range cur.children {
+			if c.name == seg {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			return "", false
+		}
+		cur = next
+	}
+	return strings.TrimSpace(cur.text.String()), true
+}
+
+var errXMLRefused = errors.New("XML answer refused")
+
+// parseXML reads a backend XML answer into a tree. DOCTYPE (and with it
+// every entity declaration) is refused; encoding/xml expands only the five
+// predefined entities, so nothing is fetched or blown up.
+func parseXML(data []byte) (*xmlNode, error) {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	dec.Strict = true
+	var stack []*xmlNode
+	var root *xmlNode
+	count := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			count++
+			if count > maxXMLElements || len(stack) >= maxXMLDepth {
+				return nil, errXMLRefused
+			}
+			n := &xmlNode{name: t.Name.Local, attrs: t.Attr}
+			if len(stack) > 0 {
+				p := stack[len(stack)-1]
+				p.children = append(p.children, n)
+			} else if root == nil {
+				root = n
+			} else {
+				return nil, errXMLRefused
+			}
+			stack = append(stack, n)
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			if len(stack) > 0 {
+				stack[len(stack)-1].text.Write(t)
+			}
+		case xml.Directive:
+			return nil, errXMLRefused
+		}
+	}
+	if root == nil {
+		return nil, errXMLRefused
+	}
+	return root, nil
+}

@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/fhirgate/fhirgate/gateway/auth"
+	"github.com/fhirgate/fhirgate/gateway/backend"
+	"github.com/fhirgate/fhirgate/gateway/negotiate"
+	"github.com/fhirgate/fhirgate/gateway/template"
+)
+
+// exchange is one request on its way through the pipeline: what the stages
+// learned so far. It is the template.Values of every template rendered for
+// the request, so templates see exactly the sources config documents.
+type exchange struct {
+	w     http.ResponseWriter
+	r     *http.Request
+	id    string
+	start time.Time
+	table   *Table
+	metrics *Metrics
+	base  *base
+	route *route
+
+	params    params
+	query     url.Values
+	principal *auth.Principal
+
+	// format is the negotiated answer format; asked is what the client
+	// asked for when it cannot be served.
+	format     negotiate.Format
+	negotiated bool
+	asked      string
+	missing    string
+
+	resp          *backend.Response
+	backendStatus int
+	backendKind   string
+	backendTime   time.Duration
+
+	status int
+	kind   string // failure class, for logs and metrics
+	text   string // first issue text, for the log
+}
+
+// Value implements template.Values.
+func (x *exchange) Value(r template.Ref) (string, bool) {
+	switch r.Source {
+	case "path":
+		return x.params.get(r.Key)
+	case "query":
+		vs := x.queryValues()[r.Key]
+		if len(vs) == 0 {
+			return "", false
+		}
+		return vs[0], true
+	case "header":
+		vs := x.r.Header.Values(r.Key)
+		if len(vs) == 0 {
+			return "", false
+		}
+		return vs[0], true
+	case "claim":
+		return x.principal.Claim(r.Key)
+	case "role":
+		if x.principal == nil {
+			return "", false
+		}
+		return x.principal.Role, x.principal.Role != ""
+	case "subject":
+		if x.principal == nil {
+			return "", false
+		}
+		return x.principal.Subject, true
+	case "request":
+		switch r.Key {
+		case "id":
+			return x.id, true
+		case "method":
+			return x.r.Method, true
+		case "base":
+			return x.baseURL(), true
+		}
+	case "format":
+		return x.asked, true
+	case "missing":
+		return x.missing, true
+	case "status":
+		if x.resp == nil {
+			return "", false
+		}
+		return strconv.Itoa(x.resp.Status), true
+	case "body":
+		if x.resp == nil {
+			return "", false
+		}
+		return x.resp.Field(r.Key)
+	case "response_header":
+		if x.resp == nil {
+			return "", false
+		}
+		v := x.resp.Header.Get(r.Key)
+		return v, v != ""
+	}
+	return "", false
+}
+
+func (x *exchange) queryValues() url.Values {
+	if x.query == nil {
+		x.query = x.r.URL.Query()
+	}
+	return x.query
+}
+
+// baseURL is the absolute URL of the FHIR base as the client reached it.
+func (x *exchange) baseURL() string {
+	scheme := "http"
+	if x.r.TLS != nil {
+		scheme = "https"
+	}
+	prefix := ""
+	if x.base != nil {
+		prefix = x.base.prefix
+	}
+	return scheme + "://" + x.r.Host + prefix
+}
+
+// role is the caller's mapped role, "" before authentication.
+func (x *exchange) role() string {
+	if x.principal == nil {
+		return ""
+	}
+	return x.principal.Role
+}
+
+// defaultFormat is the route's default for the caller's role, or the
+// base's default before a route is known.
+func (x *exchange) defaultFormat() negotiate.Format {
+	if x.route == nil {
+		if x.base != nil {
+			return negotiate.Parse(x.base.cfg.DefaultFormat)
+		}
+		return negotiate.JSON
+	}
+	if f, ok := x.route.byRole[x.role()]; ok {
+		return f
+	}
+	return x.route.format
+}
+
+// negotiate decides the answer format from _format, Accept and the default.
+// It may run before the role is known (to answer early errors in the
+// format the client asked for) and again after.
+func (x *exchange) negotiate() {
+	offer := negotiate.Offer{JSON: true, XML: true}
+	if x.route != nil {
+		offer = x.route.offer
+	}
+	q := x.queryValues()
+	fp, has := q["_format"]
+	param := ""
+	if has && len(fp) > 0 {
+		param = fp[0]
+	}
+	x.format, x.asked = negotiate.Negotiate(param, has, x.r.Header.Get("Accept"), offer, x.defaultFormat())
+	x.negotiated = true
+}
+
+// answerFormat is the format to render in: the negotiated one, or the
+// default when the client asked for something that cannot be served.
+func (x *exchange) answerFormat() negotiate.Format {
+	if !x.negotiated {
+		x.negotiate()
+	}
+	if x.format == negotiate.None {
+		return x.defaultFormat()
+	}
+	return x.format
+}

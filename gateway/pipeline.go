@@ -1,0 +1,302 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/fhirgate/fhirgate/gateway/auth"
+	"github.com/fhirgate/fhirgate/gateway/backend"
+	"github.com/fhirgate/fhirgate/gateway/negotiate"
+	"github.com/fhirgate/fhirgate/gateway/outcome"
+)
+
+// stage is one step of a route's pipeline: it passes (nil) or stops the
+// request with the error to answer.
+type stage func(*exchange) *outcome.Error
+
+// buildStages lays out a route's pipeline once, in the order the answers
+// must take precedence (spec erezept-abort §3): authenticate (400/401),
+// rate limit (429), authorize the role (403), negotiate (406), required
+// query parameters (400), gateway-owned checks. The backend call follows.
+func (r *route) buildStages() []stage {
+	var s []stage
+	if r.auth != nil {
+		s = append(s, r.authenticate, r.rateLimit, r.authorize)
+	}
+	s = append(s, r.negotiateFormat)
+	if len(r.cfg.RequiredQuery) > 0 {
+		s = append(s, r.requireQuery)
+	}
+	if len(r.checks) > 0 {
+		s = append(s, r.runChecks)
+	}
+	return s
+}
+
+// serve runs the pipeline and the backend call.
+func (r *route) serve(x *exchange) {
+	for _, st := range r.stages {
+		if err := st(x); err != nil {
+			x.fail(err)
+			return
+		}
+	}
+	r.forward(x)
+}
+
+func (p *authProfile) failureAnswer(f auth.Failure) *configAnswer {
+	e := &p.cfg.Errors
+	switch f {
+	case auth.MissingHeader:
+		return e.MissingHeader
+	case auth.MalformedHeader:
+		return e.MalformedHeader
+	case auth.InvalidFormat:
+		return e.InvalidFormat
+	case auth.Expired:
+		return e.Expired
+	case auth.NotYetValid:
+		return e.NotYetValid
+	case auth.InvalidAudience:
+		return e.InvalidAudience
+	case auth.InvalidIssuer:
+		return e.InvalidIssuer
+	case auth.MissingClaims:
+		return e.MissingClaims
+	}
+	return e.InvalidSignature
+}
+
+// bearer checks that the Authorization header is present and a Bearer
+// header (one header, "Bearer <token>").
+func bearer(x *exchange) (string, auth.Failure) {
+	vs, present := x.r.Header["Authorization"]
+	if present && len(vs) != 1 {
+		return "", auth.MalformedHeader
+	}
+	v := ""
+	if present {
+		v = vs[0]
+	}
+	return auth.BearerToken(v, present)
+}
+
+func (r *route) authenticate(x *exchange) *outcome.Error {
+	tok, f := bearer(x)
+	if f == auth.OK {
+		x.principal, f = r.auth.verifier.Verify(tok)
+	}
+	if f != auth.OK {
+		return x.answerError(r.auth.failureAnswer(f), "auth")
+	}
+	return nil
+}
+
+func (r *route) rateLimit(x *exchange) *outcome.Error {
+	if !r.auth.verifier.Allow(x.principal.Subject) {
+		return x.answerError(r.auth.cfg.Errors.RateLimited, "rate_limit")
+	}
+	return nil
+}
+
+func (r *route) authorize(x *exchange) *outcome.Error {
+	role := x.principal.Role
+	if role == "" || (r.roles != nil && !r.roles[role]) {
+		return x.answerError(r.auth.cfg.Errors.ForbiddenRole, "role")
+	}
+	return nil
+}
+
+func (r *route) negotiateFormat(x *exchange) *outcome.Error {
+	x.negotiate()
+	if x.format == negotiate.None {
+		return x.answerError(r.cfg.Format.NotAcceptable, "format")
+	}
+	return nil
+}
+
+func (r *route) requireQuery(x *exchange) *outcome.Error {
+	q := x.queryValues()
+	for _, name := range r.cfg.RequiredQuery {
+		if vs := q[name]; len(vs) == 0 || vs[0] == "" {
+			x.missing = name
+			return x.answerError(r.cfg.MissingQuery, "query")
+		}
+	}
+	return nil
+}
+
+func (r *route) runChecks(x *exchange) *outcome.Error {
+	for _, c := range r.checks {
+		v, _ := c.value.Render(x, nil)
+		if !c.valid(v) {
+			return x.answerError(c.fail, "check:"+c.name)
+		}
+	}
+	return nil
+}
+
+// forward renders the canonical call, sends it and maps the answer.
+func (r *route) forward(x *exchange) {
+	req, err := r.render(x)
+	if err != nil {
+		x.fail(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(x.r.Context(), r.client.Timeout())
+	defer cancel()
+	start := time.Now()
+	resp, callErr := r.client.Do(ctx, req)
+	x.backendTime = time.Since(start)
+	var failure *backend.Failure
+	if callErr != nil {
+		errors.As(callErr, &failure)
+		x.backendKind = failure.Kind
+	} else {
+		x.resp = resp
+		x.backendStatus = resp.Status
+		x.backendKind = "answer"
+	}
+	x.metrics.observeBackend(r.client.Name, x)
+	r.mapAnswer(x, failure)
+}
+
+var errUnforwardable = outcome.New(http.StatusBadRequest, "invalid", "a request value contains characters that cannot be forwarded")
+
+// render builds the backend request from the route's templates. Path values
+// are escaped as one segment each; header values with control characters
+// refuse the request.
+func (r *route) render(x *exchange) (*backend.Request, *outcome.Error) {
+	c := &r.call
+	path, _ := c.path.Render(x, escapePathSegment)
+	req := &backend.Request{Method: c.method, Path: path, Header: http.Header{}}
+	req.Header.Set("X-Request-Id", x.id)
+	if len(c.query) > 0 {
+		req.Query = url.Values{}
+		for _, q := range c.query {
+			if v, _ := q.t.Render(x, nil); v != "" {
+				req.Query.Set(q.name, v)
+			}
+		}
+	}
+	for _, h := range c.headers {
+		v, err := h.t.Render(x, escapeHeaderValue)
+		if err != nil {
+			return nil, errUnforwardable
+		}
+		if v != "" {
+			req.Header.Set(h.name, v)
+		}
+	}
+	if c.body != nil {
+		fields := make([]backend.Field, 0, len(c.fields))
+		for _, f := range c.fields {
+			v, _ := f.t.Render(x, nil)
+			if v != "" || c.body.KeepEmpty {
+				fields = append(fields, backend.Field{Name: f.name, Value: v})
+			}
+		}
+		req.Body, req.ContentType = backend.EncodeBody(c.body.Encoding, c.body.Root, fields)
+	}
+	return req, nil
+}
+
+// escapePathSegment makes a value one path segment: '/' and everything
+// else outside the unreserved set is percent-encoded, and the dot segments
+// "." and ".." are encoded too so that no value walks up the backend's path.
+func escapePathSegment(v string) (string, error) {
+	switch v {
+	case ".":
+		return "%2E", nil
+	case "..":
+		return "%2E%2E", nil
+	}
+	return url.PathEscape(v), nil
+}
+
+var errControlChar = errors.New("control character")
+
+// escapeHeaderValue refuses CR, LF, NUL and other control characters, which
+// could split or smuggle headers.
+func escapeHeaderValue(v string) (string, error) {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return "", errControlChar
+		}
+	}
+	return v, nil
+}
+
+// Default answers for calls that produced no mapped answer. No path leads
+// from a failed or unmapped call to a 2xx.
+func (x *exchange) unmapped(failure *backend.Failure) *outcome.Error {
+	code := func(status int) string { return x.base.cfg.IssueCode(status) }
+	if failure == nil {
+		return outcome.New(http.StatusBadGateway, code(502), "the backend's answer could not be mapped").WithKind("backend_unmapped")
+	}
+	switch failure.Kind {
+	case "timeout":
+		return outcome.New(http.StatusGatewayTimeout, code(504), "the backend did not answer in time").WithKind("backend_timeout")
+	case "refused":
+		return outcome.New(http.StatusBadGateway, code(502), "the backend is not reachable").WithKind("backend_refused")
+	}
+	return outcome.New(http.StatusBadGateway, code(502), "the backend call failed").WithKind("backend_error")
+}
+
+// mapAnswer applies the first matching response rule.
+func (r *route) mapAnswer(x *exchange, failure *backend.Failure) {
+	for i, rule := range r.rules {
+		w := &rule.When
+		if failure != nil {
+			if w.Transport == failure.Kind {
+				x.fail(x.answerError(&rule.Answer, "backend_"+failure.Kind))
+				return
+			}
+			continue
+		}
+		if w.Transport != "" || (!w.Status.Empty() && !w.Status.Has(x.resp.Status)) || !matches(x, r.matchers[i]) {
+			continue
+		}
+		if rule.Answer.Status/100 == 2 {
+			x.succeed(&rule.Answer)
+		} else {
+			x.fail(x.answerError(&rule.Answer, "backend_refusal"))
+		}
+		return
+	}
+	x.fail(x.unmapped(failure))
+}
+
+// matches applies a rule's field conditions: "*" present and non-empty,
+// "" absent or empty, anything else exactly equal.
+func matches(x *exchange, ms []matcher) bool {
+	for _, m := range ms {
+		v, _ := x.Value(m.ref)
+		switch m.want {
+		case "*":
+			if v == "" {
+				return false
+			}
+		default:
+			if v != m.want {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// trimmed is used for the log: the first line of a text, bounded.
+func trimmed(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}

@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/fhirgate/fhirgate/config"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server runs the FHIR listener and the admin listener (/metrics, /healthz,
+// /readyz) of one configuration.
+type Server struct {
+	Gateway *Gateway
+	Metrics *Metrics
+	cfg     *config.Config
+	log     *slog.Logger
+	ready   atomic.Bool
+	fhir    *http.Server
+	admin   *http.Server
+	cancel  context.CancelFunc
+}
+
+// NewServer loads nothing: cfg is an already loaded configuration.
+func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	m := NewMetrics()
+	ctx, cancel := context.WithCancel(context.Background())
+	t, err := Build(ctx, cfg)
+	if err != nil {
+		cancel()
+		m.ConfigLoaded(false, 0)
+		return nil, err
+	}
+	m.ConfigLoaded(true, float64(time.Now().Unix()))
+	s := &Server{Metrics: m, cfg: cfg, log: log, cancel: cancel}
+	s.Gateway = New(t, m, log)
+	sc := cfg.Server
+	s.fhir = &http.Server{
+		Addr:              sc.Listen,
+		Handler:           s.Gateway,
+		ReadHeaderTimeout: sc.ReadHeaderTimeout.D(),
+		ReadTimeout:       sc.ReadTimeout.D(),
+		WriteTimeout:      sc.WriteTimeout.D(),
+		IdleTimeout:       sc.IdleTimeout.D(),
+		MaxHeaderBytes:    sc.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if sc.TLS != nil {
+		tc, err := serverTLS(sc.TLS)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.fhir.TLSConfig = tc
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	s.admin = &http.Server{Addr: sc.AdminListen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return s, nil
+}
+
+func serverTLS(t *config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("server.tls: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("server.tls.client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("server.tls.client_ca_file: no certificate found")
+		}
+		tc.ClientCAs = pool
+	}
+	switch t.ClientAuth {
+	case "request":
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+	case "require":
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+// Run serves until ctx is done, then shuts down gracefully: readiness turns
+// false first, then in-flight requests get the configured grace period.
+func (s *Server) Run(ctx context.Context) error {
+	fl, err := net.Listen("tcp", s.fhir.Addr)
+	if err != nil {
+		return err
+	}
+	al, err := net.Listen("tcp", s.admin.Addr)
+	if err != nil {
+		fl.Close()
+		return err
+	}
+	errc := make(chan error, 2)
+	go func() {
+		var err error
+		if s.fhir.TLSConfig != nil {
+			err = s.fhir.ServeTLS(fl, "", "")
+		} else {
+			err = s.fhir.Serve(fl)
+		}
+		errc <- err
+	}()
+	go func() { errc <- s.admin.Serve(al) }()
+	s.ready.Store(true)
+	s.log.Info("listening", "fhir", fl.Addr().String(), "admin", al.Addr().String(), "config", s.cfg.File)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			s.cancel()
+			return err
+		}
+	}
+	s.ready.Store(false)
+	grace := s.cfg.Server.ShutdownGrace.D()
+	s.log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err = s.fhir.Shutdown(sctx)
+	s.admin.Shutdown(sctx)
+	s.cancel()
+	return err
+}

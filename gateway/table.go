@@ -1,0 +1,325 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/auth"
+	"github.com/fhirgate/fhirgate/gateway/backend"
+	"github.com/fhirgate/fhirgate/gateway/negotiate"
+	"github.com/fhirgate/fhirgate/gateway/template"
+	"github.com/fhirgate/fhirgate/validation"
+)
+
+// Table is everything a request needs from the configuration, compiled
+// once: bases, routes with their stages, verifiers and backend clients. A
+// Table is immutable once built, so a reload can swap it atomically while
+// requests in flight finish on the one they started with.
+type Table struct {
+	cfg   *config.Config
+	bases []*base
+}
+
+type base struct {
+	cfg    *config.Base
+	prefix string
+	// auth, when set, checks the Authorization header before routing.
+	auth   *authProfile
+	routes []*route
+}
+
+type authProfile struct {
+	name     string
+	cfg      *config.AuthProfile
+	verifier *auth.Verifier
+}
+
+type route struct {
+	cfg      *config.Route
+	base     *base
+	segments []segment
+	auth     *authProfile
+	roles    map[string]bool
+	offer    negotiate.Offer
+	format   negotiate.Format
+	byRole   map[string]negotiate.Format
+	checks   []check
+	call     compiledCall
+	rules    []*config.Rule
+	client   *backend.Client
+	stages   []stage
+	matchers [][]matcher // per rule
+}
+
+type segment struct {
+	literal string
+	param   string // set for {param} segments
+}
+
+type check struct {
+	name  string
+	value *template.Template
+	valid func(string) bool
+	fail  *config.Answer
+}
+
+type compiledCall struct {
+	method  string
+	path    *template.Template
+	query   []named
+	headers []named
+	body    *config.Body
+	fields  []named
+}
+
+type named struct {
+	name string
+	t    *template.Template
+}
+
+type matcher struct {
+	ref  template.Ref
+	want string
+}
+
+// Build compiles a loaded configuration. ctx bounds background work started
+// for it (JWKS refreshes); cancel it when the table is retired.
+func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
+	t := &Table{cfg: cfg}
+	profiles := map[string]*authProfile{}
+	for name, p := range cfg.Auth {
+		v, err := auth.New(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("auth profile %s: %w", name, err)
+		}
+		profiles[name] = &authProfile{name: name, cfg: p, verifier: v}
+	}
+	clients := map[string]*backend.Client{}
+	for name, b := range cfg.Backends {
+		c, err := backend.NewClient(name, b)
+		if err != nil {
+			return nil, err
+		}
+		clients[name] = c
+	}
+	for _, bc := range cfg.Bases {
+		b := &base{cfg: bc, prefix: bc.Path, auth: profiles[bc.Auth]}
+		for _, rc := range bc.Routes {
+			r, err := buildRoute(b, rc, profiles, clients)
+			if err != nil {
+				return nil, fmt.Errorf("route %s: %w", rc.Name, err)
+			}
+			b.routes = append(b.routes, r)
+		}
+		// Literal segments win over parameters: sort routes so that the
+		// most literal pattern is tried first.
+		sort.SliceStable(b.routes, func(i, j int) bool { return literalCount(b.routes[i]) > literalCount(b.routes[j]) })
+		t.bases = append(t.bases, b)
+	}
+	// Longest prefix first, so /a/b is not taken by /a.
+	sort.SliceStable(t.bases, func(i, j int) bool { return len(t.bases[i].prefix) > len(t.bases[j].prefix) })
+	return t, nil
+}
+
+func literalCount(r *route) int {
+	n := 0
+	for _, s := range r.segments {
+		if s.param == "" {
+			n++
+		}
+	}
+	return n
+}
+
+func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, clients map[string]*backend.Client) (*route, error) {
+	r := &route{cfg: rc, base: b, client: clients[rc.Call.Backend], rules: rc.Responses}
+	for _, s := range strings.Split(strings.Trim(rc.Path, "/"), "/") {
+		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+			r.segments = append(r.segments, segment{param: s[1 : len(s)-1]})
+		} else {
+			r.segments = append(r.segments, segment{literal: s})
+		}
+	}
+	if rc.Auth != "" && rc.Auth != "none" {
+		r.auth = profiles[rc.Auth]
+	}
+	if len(rc.Roles) > 0 {
+		r.roles = map[string]bool{}
+		for _, role := range rc.Roles {
+			r.roles[role] = true
+		}
+	}
+	for _, f := range rc.Format.Offer {
+		switch negotiate.Parse(f) {
+		case negotiate.JSON:
+			r.offer.JSON = true
+		case negotiate.XML:
+			r.offer.XML = true
+		}
+	}
+	r.format = negotiate.Parse(rc.Format.Default)
+	r.byRole = map[string]negotiate.Format{}
+	for role, f := range rc.Format.ByRole {
+		r.byRole[role] = negotiate.Parse(f)
+	}
+	for _, ch := range rc.Checks {
+		c := check{name: ch.Name, value: mustParse(ch.Value), fail: &ch.Fail}
+		switch ch.Format {
+		case "prescription-id":
+			c.valid = validation.ValidPrescriptionID
+		case "kvnr":
+			c.valid = validation.ValidKVNR
+		case "regex":
+			re := regexp.MustCompile("^(?:" + ch.Pattern + ")$")
+			c.valid = re.MatchString
+		}
+		r.checks = append(r.checks, c)
+	}
+	call := rc.Call
+	r.call = compiledCall{method: call.Method, path: mustParse(call.Path), body: call.Body}
+	r.call.query = compileNamed(call.Query, false)
+	r.call.headers = compileNamed(call.Headers, true)
+	if call.Body != nil {
+		r.call.fields = compileNamed(call.Body.Fields, false)
+	}
+	for _, rule := range rc.Responses {
+		var ms []matcher
+		for _, k := range sortedKeys(rule.When.Match) {
+			ms = append(ms, matcher{ref: template.ParseRef(k), want: rule.When.Match[k]})
+		}
+		r.matchers = append(r.matchers, ms)
+	}
+	r.stages = r.buildStages()
+	return r, nil
+}
+
+// mustParse compiles a template config.Load has already checked.
+func mustParse(s string) *template.Template {
+	t, err := template.Parse(s, nil)
+	if err != nil {
+		panic(fmt.Sprintf("template passed config validation but does not compile: %v", err))
+	}
+	return t
+}
+
+func compileNamed(m map[string]string, header bool) []named {
+	var out []named
+	for _, k := range sortedKeys(m) {
+		name := k
+		if header {
+			name = http.CanonicalHeaderKey(k)
+		}
+		out = append(out, named{name: name, t: mustParse(m[k])})
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// findBase returns the base serving path and the path below it.
+func (t *Table) findBase(path string) (*base, string) {
+	for _, b := range t.bases {
+		if path == b.prefix {
+			return b, "/"
+		}
+		if strings.HasPrefix(path, b.prefix) && path[len(b.prefix)] == '/' {
+			return b, path[len(b.prefix):]
+		}
+	}
+	return nil, path
+}
+
+// match finds the route for method and the path below the base. A trailing
+// slash is accepted. It returns the route and its path parameters; when
+// the path is known but not for this method, route is nil and allowed lists
+// the methods that are.
+func (b *base) match(method, rest string, params *params) (r *route, allowed []string) {
+	rest = strings.TrimSuffix(rest, "/")
+	rest = strings.TrimPrefix(rest, "/")
+	for _, cand := range b.routes {
+		if !cand.matchPath(rest, nil) {
+			continue
+		}
+		if cand.cfg.Method != method {
+			allowed = append(allowed, cand.cfg.Method)
+			continue
+		}
+		params.n = 0
+		cand.matchPath(rest, params)
+		return cand, nil
+	}
+	return nil, allowed
+}
+
+// matchPath matches the segments of rest, filling p when not nil. It does
+// not allocate.
+func (r *route) matchPath(rest string, p *params) bool {
+	for i, seg := range r.segments {
+		var s string
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			s, rest = rest[:j], rest[j+1:]
+		} else {
+			if i != len(r.segments)-1 {
+				return false
+			}
+			s, rest = rest, ""
+		}
+		if s == "" {
+			return false
+		}
+		// rest is the escaped path, so that an encoded slash (%2F) stays
+		// inside its segment; each segment is unescaped on its own.
+		if strings.IndexByte(s, '%') >= 0 {
+			u, err := url.PathUnescape(s)
+			if err != nil {
+				return false
+			}
+			s = u
+		}
+		if seg.param == "" {
+			if s != seg.literal {
+				return false
+			}
+			continue
+		}
+		if p != nil {
+			p.add(seg.param, s)
+		}
+	}
+	return rest == ""
+}
+
+// params holds path parameters without allocating for up to four.
+type params struct {
+	n  int
+	kv [4][2]string
+}
+
+func (p *params) add(k, v string) {
+	if p.n < len(p.kv) {
+		p.kv[p.n] = [2]string{k, v}
+		p.n++
+	}
+}
+
+func (p *params) get(k string) (string, bool) {
+	for i := 0; i < p.n; i++ {
+		if p.kv[i][0] == k {
+			return p.kv[i][1], true
+		}
+	}
+	return "", false
+}

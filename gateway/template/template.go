@@ -1,0 +1,204 @@
+// Package template compiles the small value templates of routes.yaml.
+//
+// Syntax: literal text with references `${source.key}`. A reference may list
+// alternatives separated by `|`: `${query.ac|header.X-AccessCode}` takes the
+// first one that is present and non-empty. `$$` is a literal `$`. A source
+// without a key (`${role}`) names a single value.
+//
+// Templates are compiled once when the configuration is loaded; rendering does
+// no parsing, and every substituted value goes through an escape function
+// chosen by the caller for the place the value lands in (a path segment, a
+// header, a body field), so a client value can only ever be data.
+package template
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Ref names one value: Source is the namespace (path, query, header, claim,
+// role, body …), Key the name inside it ("" for single-valued sources).
+type Ref struct {
+	Source string
+	Key    string
+}
+
+func (r Ref) String() string {
+	if r.Key == "" {
+		return r.Source
+	}
+	return r.Source + "." + r.Key
+}
+
+// ParseRef splits "source.key" at the first dot.
+func ParseRef(s string) Ref {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return Ref{Source: s[:i], Key: s[i+1:]}
+	}
+	return Ref{Source: s}
+}
+
+// Values supplies the value of a reference; ok is false when it is absent.
+type Values interface {
+	Value(Ref) (value string, ok bool)
+}
+
+// Escape turns a substituted value into what may stand at its place, or
+// refuses it. Literal text of the template is never escaped: it is trusted
+// configuration and was checked at load.
+type Escape func(string) (string, error)
+
+// Template is a compiled template. The zero value renders "".
+type Template struct {
+	source string
+	parts  []part
+}
+
+type part struct {
+	literal string
+	refs    []Ref // alternatives; empty for a literal part
+}
+
+// Parse compiles s. check, if not nil, is called for every reference and may
+// refuse it (for example a source not available where the template is used).
+func Parse(s string, check func(Ref) error) (*Template, error) {
+	t := &Template{source: s}
+	var lit strings.Builder
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '$' {
+			lit.WriteByte(c)
+			i++
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '$' {
+			lit.WriteByte('$')
+			i += 2
+			continue
+		}
+		if i+1 >= len(s) || s[i+1] != '{' {
+			return nil, fmt.Errorf("template %q: '$' at offset %d must start ${…} or be doubled as $$", s, i)
+		}
+		end := strings.IndexByte(s[i+2:], '}')
+		if end < 0 {
+			return nil, fmt.Errorf("template %q: unclosed ${ at offset %d", s, i)
+		}
+		body := s[i+2 : i+2+end]
+		if body == "" {
+			return nil, fmt.Errorf("template %q: empty reference ${} at offset %d", s, i)
+		}
+		var refs []Ref
+		for _, alt := range strings.Split(body, "|") {
+			alt = strings.TrimSpace(alt)
+			if alt == "" {
+				return nil, fmt.Errorf("template %q: empty alternative in ${%s}", s, body)
+			}
+			r := ParseRef(alt)
+			if check != nil {
+				if err := check(r); err != nil {
+					return nil, fmt.Errorf("template %q: ${%s}: %w", s, alt, err)
+				}
+			}
+			refs = append(refs, r)
+		}
+		if lit.Len() > 0 {
+			t.parts = append(t.parts, part{literal: lit.String()})
+			lit.Reset()
+		}
+		t.parts = append(t.parts, part{refs: refs})
+		i += 2 + end + 1
+	}
+	if lit.Len() > 0 {
+		t.parts = append(t.parts, part{literal: lit.String()})
+	}
+	return t, nil
+}
+
+// MustParse is Parse for templates known at compile time; it panics on error.
+func MustParse(s string) *Template {
+	t, err := Parse(s, nil)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// Source returns the text the template was compiled from.
+func (t *Template) Source() string {
+	if t == nil {
+		return ""
+	}
+	return t.source
+}
+
+// Refs lists every reference of the template, alternatives included.
+func (t *Template) Refs() []Ref {
+	if t == nil {
+		return nil
+	}
+	var out []Ref
+	for _, p := range t.parts {
+		out = append(out, p.refs...)
+	}
+	return out
+}
+
+// IsLiteral reports whether the template contains no reference.
+func (t *Template) IsLiteral() bool {
+	if t == nil {
+		return true
+	}
+	for _, p := range t.parts {
+		if len(p.refs) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrRefused wraps an escape function's refusal.
+var ErrRefused = errors.New("value refused")
+
+// Render substitutes every reference through esc (nil: values as they are).
+// A reference whose alternatives are all absent renders as "".
+func (t *Template) Render(v Values, esc Escape) (string, error) {
+	if t == nil || len(t.parts) == 0 {
+		return "", nil
+	}
+	if len(t.parts) == 1 && t.parts[0].refs == nil {
+		return t.parts[0].literal, nil
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.refs == nil {
+			b.WriteString(p.literal)
+			continue
+		}
+		val := lookup(v, p.refs)
+		if esc != nil && val != "" {
+			e, err := esc(val)
+			if err != nil {
+				return "", fmt.Errorf("%w: ${%s}: %v", ErrRefused, p.refs[0], err)
+			}
+			val = e
+		}
+		b.WriteString(val)
+	}
+	return b.String(), nil
+}
+
+// Lookup returns the first present, non-empty alternative.
+func Lookup(v Values, refs ...Ref) (string, bool) {
+	for _, r := range refs {
+		if s, ok := v.Value(r); ok && s != "" {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+func lookup(v Values, refs []Ref) string {
+	s, _ := Lookup(v, refs...)
+	return s
+}

@@ -1,0 +1,114 @@
+// Package idp is a demo identity provider for the legacy simulators: it
+// signs tokens shaped like the E-Rezept IDP's (claims professionOID and
+// idNummer) with a key made at start, and publishes that key as a JWKS, so a
+// newcomer can get a token for each role. It is for demos and tests only.
+package idp
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"math/big"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Role → professionOID of the demo tokens (gemSpec_OID).
+var RoleOIDs = map[string]string{
+	"prescriber": "1.2.276.0.76.4.50", // Betriebsstätte Arzt
+	"pharmacy":   "1.2.276.0.76.4.54", // öffentliche Apotheke
+	"insured":    "1.2.276.0.76.4.49", // Versicherter
+}
+
+// IDP signs demo tokens.
+type IDP struct {
+	key      *rsa.PrivateKey
+	kid      string
+	Issuer   string
+	Audience string
+}
+
+// New makes an IDP with a fresh RSA key.
+func New(issuer, audience string) (*IDP, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(key.PublicKey.N.Bytes())
+	return &IDP{key: key, kid: hex.EncodeToString(sum[:8]), Issuer: issuer, Audience: audience}, nil
+}
+
+// Token signs a token for a role ("" with oid set) valid for ttl.
+// idNummer is the KVNR of an insured person or a Telematik-ID.
+func (i *IDP) Token(oid, idNummer, sub string, ttl time.Duration) (string, error) {
+	now := time.Now()
+	claims := jwt.MapClaims{
+		"iss": i.Issuer, "aud": i.Audience, "sub": sub,
+		"iat": now.Unix(), "exp": now.Add(ttl).Unix(),
+		"professionOID": oid, "idNummer": idNummer,
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	t.Header["kid"] = i.kid
+	return t.SignedString(i.key)
+}
+
+// Handler serves
+//
+//	GET /demo/jwks.json   the public key
+//	GET /demo/token?role=prescriber|pharmacy|insured[&oid=…][&idNummer=…][&ttl=3600]
+//	                      a token as plain text
+func (i *IDP) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /demo/jwks.json", func(w http.ResponseWriter, r *http.Request) {
+		pub := i.key.PublicKey
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
+			"kty": "RSA", "use": "sig", "alg": "RS256", "kid": i.kid,
+			"n": base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
+			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
+		}}})
+	})
+	mux.HandleFunc("GET /demo/token", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		role := q.Get("role")
+		oid := q.Get("oid")
+		if oid == "" {
+			oid = RoleOIDs[role]
+		}
+		if oid == "" {
+			http.Error(w, "give role=prescriber|pharmacy|insured or oid=…", http.StatusBadRequest)
+			return
+		}
+		id := q.Get("idNummer")
+		if id == "" {
+			id = map[string]string{"insured": "X110465770", "pharmacy": "3-SMC-B-Testkarte-883110000116873"}[role]
+			if id == "" {
+				id = "1-SMC-B-Testkarte-883110000116948"
+			}
+		}
+		ttl := time.Hour
+		if s := q.Get("ttl"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > 86400 {
+				http.Error(w, "ttl is seconds, 1 to 86400", http.StatusBadRequest)
+				return
+			}
+			ttl = time.Duration(n) * time.Second
+		}
+		sum := sha256.Sum256([]byte(oid + "|" + id))
+		tok, err := i.Token(oid, id, hex.EncodeToString(sum[:16]), ttl)
+		if err != nil {
+			http.Error(w, "signing failed", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte(tok + "\n"))
+	})
+	return mux
+}

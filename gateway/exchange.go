@@ -16,14 +16,14 @@ import (
 // learned so far. It is the template.Values of every template rendered for
 // the request, so templates see exactly the sources config documents.
 type exchange struct {
-	w     http.ResponseWriter
-	r     *http.Request
-	id    string
-	start time.Time
+	w       http.ResponseWriter
+	r       *http.Request
+	id      string
+	start   time.Time
 	table   *Table
 	metrics *Metrics
-	base  *base
-	route *route
+	base    *base
+	route   *route
 
 	params    params
 	query     url.Values

@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"crypto/rsa"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,7 @@ func main() {
 	seedFile := fs.String("seed", "", "seed Tasks (JSON array); default: the embedded seed")
 	issuer := fs.String("issuer", "https://idp.fhirgate.example", "iss of demo tokens")
 	audience := fs.String("audience", "https://erp.fhirgate.example/", "aud of demo tokens")
+	idpKey := fs.String("idp-key", "", "RSA private key (PEM) of the demo IDP; default: a fresh key")
 	fs.Parse(os.Args[2:])
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
@@ -59,7 +61,16 @@ func main() {
 		log.Error("unknown dialect", "dialect", *dialect)
 		os.Exit(2)
 	}
-	demo, err := idp.New(*issuer, *audience)
+	var demo *idp.IDP
+	var err error
+	if *idpKey != "" {
+		var key *rsa.PrivateKey
+		if key, err = idp.LoadKey(*idpKey); err == nil {
+			demo = idp.WithKey(key, *issuer, *audience)
+		}
+	} else {
+		demo, err = idp.New(*issuer, *audience)
+	}
 	if err != nil {
 		log.Error("idp", "error", err.Error())
 		os.Exit(1)

@@ -8,11 +8,15 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"math/big"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -40,8 +44,37 @@ func New(issuer, audience string) (*IDP, error) {
 	if err != nil {
 		return nil, err
 	}
+	return WithKey(key, issuer, audience), nil
+}
+
+// LoadKey reads an RSA private key from a PEM file (PKCS#1 or PKCS#8).
+func LoadKey(file string) (*rsa.PrivateKey, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no PEM block in " + file)
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("not an RSA key: " + file)
+	}
+	return rk, nil
+}
+
+// WithKey makes an IDP signing with key.
+func WithKey(key *rsa.PrivateKey, issuer, audience string) *IDP {
 	sum := sha256.Sum256(key.PublicKey.N.Bytes())
-	return &IDP{key: key, kid: hex.EncodeToString(sum[:8]), Issuer: issuer, Audience: audience}, nil
+	return &IDP{key: key, kid: hex.EncodeToString(sum[:8]), Issuer: issuer, Audience: audience}
 }
 
 // Token signs a token for a role ("" with oid set) valid for ttl.

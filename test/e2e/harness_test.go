@@ -1,0 +1,313 @@
+// Package e2e runs the real binaries — the gateway and the legacy
+// simulators — as separate processes over loopback and talks to them as a
+// FHIR client would.
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+var (
+	binDir  string
+	testKey *rsa.PrivateKey
+	keyFile string
+)
+
+// TestMain builds the binaries once and makes the signing key the demo IDP
+// of every simulator started here uses, so tests can sign good and bad tokens.
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "fhirgate-e2e-")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		binDir = dir
+		build := exec.Command("go", "build", "-o", dir+"/", "github.com/fhirgate/fhirgate/cmd/fhirgate", "github.com/fhirgate/fhirgate/cmd/legacysim")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building binaries:", err)
+			return 1
+		}
+		testKey, err = rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		keyFile = filepath.Join(dir, "idp-key.pem")
+		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(testKey)})
+		if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
+			panic(err)
+		}
+		return m.Run()
+	}())
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+// start runs a binary from binDir; it is stopped with SIGTERM at cleanup.
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(filepath.Join(binDir, name), args...), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *proc) stop(t *testing.T) {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		t.Errorf("%s did not stop on SIGTERM", p.cmd.Path)
+	}
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitHTTP polls url until it answers at all.
+func waitHTTP(t *testing.T, url string, p *proc) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("%s exited (%v):\n%s", p.cmd.Path, err, p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s did not answer in time:\n%s", url, p.out.String())
+}
+
+// stack is a gateway in front of one simulator.
+type stack struct {
+	gw, admin, sim string // base URLs
+	gwProc, simProc *proc
+	sent            map[string]bool // credentials sent, to search the logs for
+}
+
+// startStack starts a simulator in the given dialect and the gateway with
+// routesFile, its addresses replaced by free ones. from lists the gateway,
+// admin and simulator addresses as written in the file.
+func startStack(t *testing.T, routesFile, dialect string, from [3]string) *stack {
+	t.Helper()
+	data, err := os.ReadFile(routesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	cfg := string(data)
+	for i := range from {
+		cfg = strings.ReplaceAll(cfg, from[i], to[i])
+	}
+	file := filepath.Join(t.TempDir(), "routes.yaml")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{gw: "http://" + to[0], admin: "http://" + to[1], sim: "http://" + to[2], sent: map[string]bool{}}
+	s.simProc = start(t, "legacysim", "fachdienst", "--listen", to[2], "--dialect", dialect, "--idp-key", keyFile)
+	waitHTTP(t, s.sim+"/demo/jwks.json", s.simProc)
+	s.gwProc = start(t, "fhirgate", "serve", "--config", file)
+	waitHTTP(t, s.admin+"/readyz", s.gwProc)
+	return s
+}
+
+func (s *stack) reset(t *testing.T) {
+	t.Helper()
+	resp, err := http.Post(s.sim+"/admin/reset", "", nil)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("reset simulator: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}
+
+// taskStatus reads a Task's status from the simulator's admin API.
+func (s *stack) taskStatus(t *testing.T, id string) string {
+	t.Helper()
+	resp, err := http.Get(s.sim + "/admin/tasks/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var task struct{ Status string }
+	json.NewDecoder(resp.Body).Decode(&task)
+	return task.Status
+}
+
+// assertNoSecretsInLogs searches both processes' output for every
+// credential sent in the run.
+func (s *stack) assertNoSecretsInLogs(t *testing.T) {
+	t.Helper()
+	logs := s.gwProc.out.String() + s.simProc.out.String()
+	if !strings.Contains(logs, `"msg":"request"`) {
+		t.Fatalf("the gateway wrote no access log lines; the search below would prove nothing")
+	}
+	for secret := range s.sent {
+		if len(secret) >= 8 && strings.Contains(logs, secret) {
+			t.Errorf("a credential sent by the test appears in the logs: %.12s…", secret)
+		}
+	}
+}
+
+// claims for a test token; exp one hour ahead unless set.
+func token(t *testing.T, claims jwt.MapClaims) string {
+	t.Helper()
+	now := time.Now()
+	base := jwt.MapClaims{
+		"iss": "https://idp.fhirgate.example", "aud": "https://erp.fhirgate.example/",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}
+	for k, v := range claims {
+		if v == nil {
+			delete(base, k)
+			continue
+		}
+		base[k] = v
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, base).SignedString(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// answer is a parsed gateway response.
+type answer struct {
+	Status      int
+	Header      http.Header
+	Body        []byte
+	Format      string // json, xml or "" without body
+	Severity    string
+	Code        string
+	Text        string
+	IssuesCount int
+}
+
+type xmlOutcome struct {
+	XMLName xml.Name `xml:"http://hl7.org/fhir OperationOutcome"`
+	Issue   []struct {
+		Severity struct {
+			Value string `xml:"value,attr"`
+		} `xml:"severity"`
+		Code struct {
+			Value string `xml:"value,attr"`
+		} `xml:"code"`
+		Details struct {
+			Text struct {
+				Value string `xml:"value,attr"`
+			} `xml:"text"`
+		} `xml:"details"`
+	} `xml:"issue"`
+}
+
+type jsonOutcome struct {
+	ResourceType string `json:"resourceType"`
+	Issue        []struct {
+		Severity string `json:"severity"`
+		Code     string `json:"code"`
+		Details  struct {
+			Text string `json:"text"`
+		} `json:"details"`
+	} `json:"issue"`
+}
+
+// do sends a request and parses an OperationOutcome answer by its
+// Content-Type, failing the test when the body is not one.
+func do(t *testing.T, req *http.Request) answer {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	a := answer{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	if len(body) == 0 {
+		return a
+	}
+	switch ct := resp.Header.Get("Content-Type"); ct {
+	case "application/fhir+json;charset=utf-8":
+		a.Format = "json"
+		var o jsonOutcome
+		if err := json.Unmarshal(body, &o); err != nil || o.ResourceType != "OperationOutcome" {
+			t.Fatalf("not an OperationOutcome in JSON: %v\n%s", err, body)
+		}
+		a.IssuesCount = len(o.Issue)
+		if len(o.Issue) > 0 {
+			a.Severity, a.Code, a.Text = o.Issue[0].Severity, o.Issue[0].Code, o.Issue[0].Details.Text
+		}
+	case "application/fhir+xml;charset=utf-8":
+		a.Format = "xml"
+		var o xmlOutcome
+		if err := xml.Unmarshal(body, &o); err != nil {
+			t.Fatalf("not an OperationOutcome in XML: %v\n%s", err, body)
+		}
+		a.IssuesCount = len(o.Issue)
+		if len(o.Issue) > 0 {
+			a.Severity, a.Code, a.Text = o.Issue[0].Severity.Value, o.Issue[0].Code.Value, o.Issue[0].Details.Text.Value
+		}
+	default:
+		t.Fatalf("answer with body has Content-Type %q:\n%s", ct, body)
+	}
+	return a
+}

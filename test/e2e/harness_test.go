@@ -141,15 +141,16 @@ func waitHTTP(t *testing.T, url string, p *proc) {
 
 // stack is a gateway in front of one simulator.
 type stack struct {
-	gw, admin, sim string // base URLs
+	gw, admin, sim  string // base URLs
 	gwProc, simProc *proc
 	sent            map[string]bool // credentials sent, to search the logs for
 }
 
 // startStack starts a simulator in the given dialect and the gateway with
 // routesFile, its addresses replaced by free ones. from lists the gateway,
-// admin and simulator addresses as written in the file.
-func startStack(t *testing.T, routesFile, dialect string, from [3]string) *stack {
+// admin and simulator addresses as written in the file; edits are further
+// old, new pairs applied to the file.
+func startStack(t *testing.T, routesFile, dialect string, from [3]string, edits ...string) *stack {
 	t.Helper()
 	data, err := os.ReadFile(routesFile)
 	if err != nil {
@@ -159,6 +160,12 @@ func startStack(t *testing.T, routesFile, dialect string, from [3]string) *stack
 	cfg := string(data)
 	for i := range from {
 		cfg = strings.ReplaceAll(cfg, from[i], to[i])
+	}
+	for i := 0; i+1 < len(edits); i += 2 {
+		if !strings.Contains(cfg, edits[i]) {
+			t.Fatalf("%s does not contain %q", routesFile, edits[i])
+		}
+		cfg = strings.ReplaceAll(cfg, edits[i], edits[i+1])
 	}
 	file := filepath.Join(t.TempDir(), "routes.yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
@@ -310,4 +317,9 @@ func do(t *testing.T, req *http.Request) answer {
 		t.Fatalf("answer with body has Content-Type %q:\n%s", ct, body)
 	}
 	return a
+}
+
+func readAll(resp *http.Response) string {
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -1,0 +1,87 @@
+package backend
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func resp(ct, body string) *Response {
+	h := http.Header{}
+	if ct != "" {
+		h.Set("Content-Type", ct)
+	}
+	return &Response{Status: 200, Header: h, Body: []byte(body)}
+}
+
+func TestField(t *testing.T) {
+	j := resp("application/json", `{"error":"TASK_STATE","state":"in-progress","n":12.50,"ok":true,"nil":null,"items":[{"code":"A"},{"code":"B"}],"obj":{"x":{"y":"deep"}}}`)
+	x := resp("text/xml; charset=iso-8859-1", `<?xml version="1.0"?><rxresult><rc> E_STATE </rc><task status="ready"/><a><b>1</b><b>2</b></a></rxresult>`)
+	sniffed := resp("", `  <r><c>v</c></r>`)
+	cases := []struct {
+		r      *Response
+		path   string
+		want   string
+		wantOK bool
+	}{
+		{j, "error", "TASK_STATE", true},
+		{j, "state", "in-progress", true},
+		{j, "n", "12.50", true},
+		{j, "ok", "true", true},
+		{j, "nil", "", false},
+		{j, "items.1.code", "B", true},
+		{j, "items.5.code", "", false},
+		{j, "obj.x.y", "deep", true},
+		{j, "obj", "", false},
+		{j, "missing", "", false},
+		{x, "rc", "E_STATE", true},
+		{x, "task.@status", "ready", true},
+		{x, "task.@other", "", false},
+		{x, "a.b", "1", true},
+		{x, "rxresult", "", false},
+		{sniffed, "c", "v", true},
+		{resp("text/plain", "not a body"), "x", "", false},
+		{resp("application/json", "{broken"), "x", "", false},
+	}
+	for _, c := range cases {
+		got, ok := c.r.Field(c.path)
+		if got != c.want || ok != c.wantOK {
+			t.Errorf("%s: got %q %v, want %q %v", c.path, got, ok, c.want, c.wantOK)
+		}
+	}
+}
+
+// Hostile XML answers yield no fields rather than work or a crash.
+func TestFieldRefusesHostileXML(t *testing.T) {
+	bomb := `<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><r><c>&b;</c></r>`
+	deep := strings.Repeat("<a>", 100) + strings.Repeat("</a>", 100)
+	wide := "<r>" + strings.Repeat("<c/>", maxXMLElements+1) + "</r>"
+	for name, body := range map[string]string{"entities": bomb, "deep": deep, "wide": wide, "two roots": "<a/><b/>"} {
+		if _, ok := resp("application/xml", body).Field("c"); ok {
+			t.Errorf("%s: field found", name)
+		}
+	}
+}
+
+func TestEncodeBody(t *testing.T) {
+	fields := []Field{{"b.y", "2"}, {"a", "x&<"}, {"b.x", "1"}}
+	if got, ct := EncodeBody("json", "", append([]Field(nil), fields...)); string(got) != `{"a":"x\u0026\u003c","b":{"x":"1","y":"2"}}` || ct != "application/json" {
+		t.Errorf("json: %s %s", got, ct)
+	}
+	if got, ct := EncodeBody("form", "", append([]Field(nil), fields...)); string(got) != "a=x%26%3C&b.x=1&b.y=2" || ct != "application/x-www-form-urlencoded" {
+		t.Errorf("form: %s %s", got, ct)
+	}
+	if got, _ := EncodeBody("xml", "req", append([]Field(nil), fields...)); string(got) != `<?xml version="1.0" encoding="UTF-8"?><req><a>x&amp;&lt;</a><b><x>1</x><y>2</y></b></req>` {
+		t.Errorf("xml: %s", got)
+	}
+}
+
+// FuzzField: any body and path, either content type: no panic.
+func FuzzField(f *testing.F) {
+	f.Add("application/json", `{"a":[{"b":"c"}]}`, "a.0.b")
+	f.Add("text/xml", `<r x="1"><a>t</a></r>`, "a")
+	f.Add("", `<r><!DOCTYPE x></r>`, "@x")
+	f.Fuzz(func(t *testing.T, ct, body, path string) {
+		resp(ct, body).Field(path)
+	})
+}

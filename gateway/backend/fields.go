@@ -27,7 +27,8 @@ type fields struct {
 // numbers as written, booleans as true/false, null and objects absent.
 // XML: the path starts below the root element; a segment @name is an
 // attribute; an element's value is its trimmed text. The body is JSON or XML
-// by its Content-Type, else by its first non-space byte.
+// by its Content-Type; without one (or text/plain, octet-stream) by its first
+// non-space byte. Other types have no fields.
 func (r *Response) Field(path string) (string, bool) {
 	if !r.fields.parsed {
 		r.fields.parsed = true
@@ -46,7 +47,11 @@ func (r *Response) parseBody() {
 	ct := strings.ToLower(r.Header.Get("Content-Type"))
 	isJSON := strings.Contains(ct, "json")
 	isXML := strings.Contains(ct, "xml")
-	if !isJSON && !isXML {
+	// Only an undeclared or generic body (none, text/plain, octet-stream:
+	// what legacy systems send) is sniffed; any other declared type (an
+	// HTML error page from a proxy, say) has no fields, so it can never
+	// match a rule and confirm a success by accident.
+	if ct == "" || strings.HasPrefix(ct, "text/plain") || strings.HasPrefix(ct, "application/octet-stream") {
 		trimmed := bytes.TrimLeft(r.Body, " \t\r\n")
 		isJSON = len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')
 		isXML = len(trimmed) > 0 && trimmed[0] == '<'

@@ -85,3 +85,12 @@ func FuzzField(f *testing.F) {
 		resp(ct, body).Field(path)
 	})
 }
+
+func TestFieldDeclaredOtherTypeHasNoFields(t *testing.T) {
+	if _, ok := resp("text/html", `<html><ok>true</ok></html>`).Field("ok"); ok {
+		t.Error("an HTML page yielded a field")
+	}
+	if v, ok := resp("text/plain; charset=utf-8", `{"ok":"yes"}`).Field("ok"); !ok || v != "yes" {
+		t.Error("text/plain JSON not sniffed")
+	}
+}

@@ -160,51 +160,27 @@ func (l *loader) walk(n *yaml.Node, t reflect.Type, path string) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			l.errorAt(n.Line, path, "must be a mapping of keys")
-			return
-		}
 		fields := yamlFields(t)
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			fp := join(path, k.Value)
-			if seen[k.Value] {
-				l.errorAt(k.Line, fp, "duplicate key")
-				continue
-			}
-			seen[k.Value] = true
+		l.eachKey(n, path, func(k, v *yaml.Node, fp string) {
 			f, ok := fields[k.Value]
 			if !ok {
 				l.errorAt(k.Line, fp, "unknown key %q (known: %s)", k.Value, strings.Join(sortedKeys(fields), ", "))
-				continue
+				return
 			}
 			l.lines[fp] = k.Line
 			l.walk(v, f.Type, fp)
-		}
+		})
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			l.errorAt(n.Line, path, "must be a mapping of keys")
-			return
-		}
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			fp := join(path, k.Value)
-			if seen[k.Value] {
-				l.errorAt(k.Line, fp, "duplicate key")
-				continue
-			}
-			seen[k.Value] = true
+		l.eachKey(n, path, func(k, v *yaml.Node, fp string) {
 			if t.Key().Kind() == reflect.Int {
 				if _, err := strconv.Atoi(k.Value); err != nil {
 					l.errorAt(k.Line, fp, "key %q must be a number", k.Value)
-					continue
+					return
 				}
 			}
 			l.lines[fp] = k.Line
 			l.walk(v, t.Elem(), fp)
-		}
+		})
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			l.errorAt(n.Line, path, "must be a list")
@@ -229,6 +205,26 @@ func (l *loader) walk(n *yaml.Node, t reflect.Type, path string) {
 		if n.Kind != yaml.ScalarNode || (n.Value != "true" && n.Value != "false") {
 			l.errorAt(n.Line, path, "must be true or false")
 		}
+	}
+}
+
+// eachKey calls fn for every key of a mapping node, refusing a node that is
+// not a mapping and keys given twice.
+func (l *loader) eachKey(n *yaml.Node, path string, fn func(k, v *yaml.Node, fieldPath string)) {
+	if n.Kind != yaml.MappingNode {
+		l.errorAt(n.Line, path, "must be a mapping of keys")
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		fp := join(path, k.Value)
+		if seen[k.Value] {
+			l.errorAt(k.Line, fp, "duplicate key")
+			continue
+		}
+		seen[k.Value] = true
+		fn(k, v, fp)
 	}
 }
 

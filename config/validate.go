@@ -570,7 +570,7 @@ func (r *Route) answers() []*Answer {
 	return out
 }
 
-// IssueCodeFor returns the issue code of a status from a base's table.
+// issueCodeFor returns the issue code of a status from a base's table.
 func issueCodeFor(codes map[int]string, status int) string {
 	if c, ok := codes[status]; ok {
 		return c

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -175,16 +176,8 @@ func redactedQuery(x *exchange) string {
 			keys = append(keys, k+"=REDACTED")
 		}
 	}
-	sortStrings(keys)
+	sort.Strings(keys)
 	return strings.Join(keys, "&")
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 // requestID keeps a client's X-Request-Id when it is a plain token of at

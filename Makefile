@@ -37,6 +37,7 @@ test: fmt-check vet
 FUZZTIME ?= 60s
 FUZZ_TARGETS := \
 	./validation:FuzzPrescriptionID \
+	./validation:FuzzParseJSON \
 	./config:FuzzParse \
 	./gateway/negotiate:FuzzNegotiate \
 	./gateway/template:FuzzParse \

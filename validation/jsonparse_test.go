@@ -1,0 +1,150 @@
+package validation
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func mustParser(t testing.TB, v Version) *JSONParser {
+	p, err := NewJSONParser(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The corrected Twiin examples are valid STU3; the TA's originals are not,
+// with issues at the elements its README names (identifier as an object,
+// input value[x] spelled value). The gematik R4 Task examples are valid R4.
+func TestParseFixtures(t *testing.T) {
+	type want struct {
+		expression, code, text string
+	}
+	cases := []struct {
+		file    string
+		version Version
+		issues  []want
+	}{
+		{"twiin/new-notification-task.json", STU3, nil},
+		{"twiin/cancel-notification-task.json", STU3, nil},
+		{"twiin/additional-info-notification-task.json", STU3, nil},
+		{"twiin/original-new-notification-task.json", STU3, []want{{"Task.identifier", "structure", "expected array"}, {"Task.input[0]", "structure", "unknown field"}}},
+		{"twiin/original-cancel-notification-task.json", STU3, []want{{"Task.identifier", "structure", "expected array"}}},
+		{"twiin/original-additional-info-notification-task.json", STU3, []want{{"Task.identifier", "structure", "expected array"}, {"Task.input[0]", "structure", "unknown field"}}},
+	}
+	files, _ := filepath.Glob("testdata/erezept/Task-*.json")
+	if len(files) < 4 {
+		t.Fatalf("gematik Task examples missing: %v", files)
+	}
+	for _, f := range files {
+		cases = append(cases, struct {
+			file    string
+			version Version
+			issues  []want
+		}{strings.TrimPrefix(f, "testdata/"), R4, nil})
+	}
+	parsers := map[Version]*JSONParser{STU3: mustParser(t, STU3), R4: mustParser(t, R4)}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, issues := parsers[c.version].Parse(data)
+			if len(issues) != len(c.issues) {
+				t.Fatalf("%d issues %+v, want %+v", len(issues), issues, c.issues)
+			}
+			for i, w := range c.issues {
+				is := issues[i]
+				if is.Severity != "error" || is.Expression != w.expression || is.Code != w.code || is.Text != w.text {
+					t.Errorf("issue %d = %+v, want %+v", i, is, w)
+				}
+			}
+			if (res == nil) != (len(c.issues) > 0) {
+				t.Errorf("resource returned = %v with %d issues", res != nil, len(issues))
+			}
+		})
+	}
+}
+
+// Single problems each yield one issue with code and location.
+func TestParseIssues(t *testing.T) {
+	p := mustParser(t, R4)
+	task := func(extra string) string {
+		return `{"resourceType":"Task","status":"ready","intent":"order"` + extra + `}`
+	}
+	cases := []struct {
+		name, json, expression, code string
+	}{
+		{"missing required status", `{"resourceType":"Task","intent":"order"}`, "Task.status", "required"},
+		{"bad code", strings.Replace(task(""), `"ready"`, `"bogus"`, 1), "Task.status", "code-invalid"},
+		{"bad dateTime", task(`,"authoredOn":"2020-13-45"`), "Task.authoredOn", "value"},
+		{"number for a string", task(`,"identifier":[{"system":"x","value":1}]`), "Task.identifier[0].value", "structure"},
+		{"object for an array", task(`,"identifier":{"value":"x"}`), "Task.identifier", "structure"},
+		{"unknown element", task(`,"colour":"red"`), "Task", "structure"},
+		{"unknown resource type", `{"resourceType":"Nope"}`, "resourceType", "structure"},
+		{"truncated JSON", `{"resourceType":"Task",`, "", "structure"},
+		{"not an object", `[1]`, "", "structure"},
+		{"too deep", task(`,"contained":[` + strings.Repeat(`{"resourceType":"Task","status":"ready","intent":"order","contained":[`, 40) + strings.Repeat(`]}`, 40) + `]`), "", "structure"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, issues := p.Parse([]byte(c.json))
+			// Depth overflow is reported once per field at the limit.
+			if len(issues) != 1 && !(c.name == "too deep" && len(issues) > 0) {
+				t.Fatalf("%d issues: %+v", len(issues), issues)
+			}
+			is := issues[0]
+			if is.Severity != "error" || is.Code != c.code || (c.expression != "" && is.Expression != c.expression) || is.Text == "" {
+				t.Errorf("got %+v, want %s at %q", is, c.code, c.expression)
+			}
+			if strings.Contains(is.Text, "bogus") || strings.Contains(is.Text, "2020-13-45") {
+				t.Errorf("the text quotes the input (that belongs in diagnostics): %q", is.Text)
+			}
+		})
+	}
+}
+
+// Several problems are all reported, in a stable order.
+func TestParseCollectsAndSorts(t *testing.T) {
+	p := mustParser(t, R4)
+	in := []byte(`{"resourceType":"Task","status":"bogus","intent":"order","authoredOn":"x","lastModified":"y"}`)
+	_, first := p.Parse(in)
+	if len(first) != 3 {
+		t.Fatalf("%d issues: %+v", len(first), first)
+	}
+	for i := 0; i < 20; i++ {
+		_, again := p.Parse(in)
+		for j := range again {
+			if again[j] != first[j] {
+				t.Fatalf("order differs on run %d: %+v vs %+v", i, again, first)
+			}
+		}
+	}
+}
+
+// FuzzParseJSON: any input, either version: no panic, and no resource only
+// ever comes with an error issue saying why.
+func FuzzParseJSON(f *testing.F) {
+	for _, name := range []string{"twiin/new-notification-task.json", "twiin/original-new-notification-task.json"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, false)
+	}
+	f.Add([]byte(`{"resourceType":"Task","intent":"order"}`), true)
+	stu3, r4 := mustParser(f, STU3), mustParser(f, R4)
+	f.Fuzz(func(t *testing.T, data []byte, useR4 bool) {
+		p := stu3
+		if useR4 {
+			p = r4
+		}
+		res, issues := p.Parse(data)
+		if res == nil && !HasErrors(issues) {
+			t.Fatal("no resource and no error issue")
+		}
+	})
+}

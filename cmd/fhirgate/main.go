@@ -2,6 +2,8 @@
 //
 //	fhirgate serve --config routes.yaml   run the gateway
 //	fhirgate check routes.yaml            check a configuration; exit 0 or print errors and exit 1
+//	fhirgate validate --version stu3|r4 FILE…       base-validate resources (JSON or XML)
+//	fhirgate convert --version stu3|r4 --to json|xml FILE   convert a resource
 package main
 
 import (
@@ -21,6 +23,10 @@ import (
 const usage = `usage:
   fhirgate serve [--config routes.yaml]   run the gateway
   fhirgate check FILE                     check a configuration file
+  fhirgate validate --version stu3|r4 FILE...
+                                          validate resources; one OperationOutcome per file
+  fhirgate convert --version stu3|r4 --to json|xml FILE
+                                          convert a resource between JSON and XML
 `
 
 func main() {
@@ -37,6 +43,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "validate":
+		return validate(args[1:], stdout, stderr)
+	case "convert":
+		return convert(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

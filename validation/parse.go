@@ -6,28 +6,20 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fhirgate/fhirgate/validation/fhirxml"
 	"github.com/google/fhir/go/fhirversion"
 	"github.com/google/fhir/go/jsonformat"
 	"google.golang.org/protobuf/proto"
 )
 
-// Version is a FHIR release.
-type Version int
+// Version is a FHIR release (one definition, shared with the XML codec).
+type Version = fhirxml.Version
 
+// The releases the gateway serves.
 const (
-	STU3 Version = iota + 1
-	R4
+	STU3 = fhirxml.STU3
+	R4   = fhirxml.R4
 )
-
-func (v Version) String() string {
-	switch v {
-	case STU3:
-		return "STU3"
-	case R4:
-		return "R4"
-	}
-	return fmt.Sprintf("Version(%d)", int(v))
-}
 
 // ParseVersion reads STU3 or R4 (any case).
 func ParseVersion(s string) (Version, error) {
@@ -71,17 +63,19 @@ func HasErrors(issues []Issue) bool {
 // error issue instead of deep recursion.
 const MaxJSONDepth = 64
 
-// JSONParser parses FHIR JSON of one version into google/fhir protos and
-// runs jsonformat's base validation (cardinality of required elements,
-// primitive formats, references), returning every problem it reports as
-// issues rather than stopping at the first.
-type JSONParser struct {
+// Parser parses FHIR JSON or XML of one version into google/fhir protos and
+// runs jsonformat's base validation (required elements, primitive formats,
+// codes, references), returning every problem as an issue rather than
+// stopping at the first. XML is converted to JSON by the fhirxml codec
+// first, so both formats take one validation path. A Parser is built once
+// and shared.
+type Parser struct {
 	version Version
 	u       *jsonformat.Unmarshaller
 }
 
-// NewJSONParser builds a parser; build it once and reuse it.
-func NewJSONParser(v Version) (*JSONParser, error) {
+// NewParser builds a parser; build it once and reuse it.
+func NewParser(v Version) (*Parser, error) {
 	fv := fhirversion.STU3
 	if v == R4 {
 		fv = fhirversion.R4
@@ -91,16 +85,16 @@ func NewJSONParser(v Version) (*JSONParser, error) {
 		return nil, err
 	}
 	u.MaxNestingDepth = MaxJSONDepth
-	return &JSONParser{version: v, u: u}, nil
+	return &Parser{version: v, u: u}, nil
 }
 
-// Parse returns the resource (a ContainedResource of the parser's version)
+// ParseJSON returns the resource (a ContainedResource of the parser's version)
 // and the issues found, sorted by location then text. The resource is nil
 // when the input could not be read as that version's JSON (then an error
 // issue says why); a resource that was read but breaks base rules (a
 // missing required element) is returned with its error issues, so later
 // checks can add theirs.
-func (p *JSONParser) Parse(data []byte) (proto.Message, []Issue) {
+func (p *Parser) ParseJSON(data []byte) (proto.Message, []Issue) {
 	rep := &issueReporter{}
 	res, err := p.u.UnmarshalWithErrorReporter(data, rep)
 	issues := rep.issues
@@ -113,6 +107,36 @@ func (p *JSONParser) Parse(data []byte) (proto.Message, []Issue) {
 	}
 	sortIssues(issues)
 	return res, issues
+}
+
+// ParseXML converts FHIR XML to JSON and parses that; XML problems (order,
+// unknown elements, namespaces, DOCTYPE …) are issues like any other. It
+// also returns the JSON, for a backend that wants the canonical form.
+func (p *Parser) ParseXML(data []byte) (proto.Message, []byte, []Issue) {
+	j, err := fhirxml.ToJSON(p.version, data)
+	if err != nil {
+		return nil, nil, xmlIssues(err)
+	}
+	res, issues := p.ParseJSON(j)
+	return res, j, issues
+}
+
+// xmlIssues turns the codec's errors into issues.
+func xmlIssues(err error) []Issue {
+	var out []Issue
+	es, ok := err.(fhirxml.Errors)
+	if !ok {
+		return []Issue{{Severity: "error", Code: "structure", Text: err.Error()}}
+	}
+	for _, e := range es {
+		code := "value"
+		if e.Structure {
+			code = "structure"
+		}
+		out = append(out, Issue{Severity: "error", Code: code, Text: e.Msg, Expression: e.Path})
+	}
+	sortIssues(out)
+	return out
 }
 
 func sortIssues(issues []Issue) {

@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-func mustParser(t testing.TB, v Version) *JSONParser {
-	p, err := NewJSONParser(v)
+func mustParser(t testing.TB, v Version) *Parser {
+	p, err := NewParser(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,14 +45,14 @@ func TestParseFixtures(t *testing.T) {
 			issues  []want
 		}{strings.TrimPrefix(f, "testdata/"), R4, nil})
 	}
-	parsers := map[Version]*JSONParser{STU3: mustParser(t, STU3), R4: mustParser(t, R4)}
+	parsers := map[Version]*Parser{STU3: mustParser(t, STU3), R4: mustParser(t, R4)}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("testdata", c.file))
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, issues := parsers[c.version].Parse(data)
+			res, issues := parsers[c.version].ParseJSON(data)
 			if len(issues) != len(c.issues) {
 				t.Fatalf("%d issues %+v, want %+v", len(issues), issues, c.issues)
 			}
@@ -91,7 +91,7 @@ func TestParseIssues(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, issues := p.Parse([]byte(c.json))
+			_, issues := p.ParseJSON([]byte(c.json))
 			// Depth overflow is reported once per field at the limit.
 			if len(issues) != 1 && !(c.name == "too deep" && len(issues) > 0) {
 				t.Fatalf("%d issues: %+v", len(issues), issues)
@@ -111,12 +111,12 @@ func TestParseIssues(t *testing.T) {
 func TestParseCollectsAndSorts(t *testing.T) {
 	p := mustParser(t, R4)
 	in := []byte(`{"resourceType":"Task","status":"bogus","intent":"order","authoredOn":"x","lastModified":"y"}`)
-	_, first := p.Parse(in)
+	_, first := p.ParseJSON(in)
 	if len(first) != 3 {
 		t.Fatalf("%d issues: %+v", len(first), first)
 	}
 	for i := 0; i < 20; i++ {
-		_, again := p.Parse(in)
+		_, again := p.ParseJSON(in)
 		for j := range again {
 			if again[j] != first[j] {
 				t.Fatalf("order differs on run %d: %+v vs %+v", i, again, first)
@@ -142,9 +142,54 @@ func FuzzParseJSON(f *testing.F) {
 		if useR4 {
 			p = r4
 		}
-		res, issues := p.Parse(data)
+		res, issues := p.ParseJSON(data)
 		if res == nil && !HasErrors(issues) {
 			t.Fatal("no resource and no error issue")
 		}
 	})
+}
+
+// The Twiin XML examples parse as STU3 through the XML codec; the R4
+// rendering of the notification (requester as a Reference) is refused as
+// STU3 at the element that differs.
+func TestParseXMLFixtures(t *testing.T) {
+	p := mustParser(t, STU3)
+	for _, f := range []string{"twiin/new-notification-task.stu3.xml", "twiin/cancel-notification-task.stu3.xml", "twiin/Task-CancelTask.xml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, j, issues := p.ParseXML(data)
+		if len(issues) != 0 || res == nil || len(j) == 0 {
+			t.Errorf("%s: %+v", f, issues)
+		}
+	}
+	data, _ := os.ReadFile("testdata/twiin/r4rendering-Task-NewTask.xml")
+	_, _, issues := p.ParseXML(data)
+	found := false
+	for _, is := range issues {
+		if strings.HasPrefix(is.Expression, "Task.requester") && is.Code == "structure" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("R4 requester accepted as STU3: %+v", issues)
+	}
+}
+
+// XML and JSON of the same resource give the same issues.
+func TestXMLAndJSONAgree(t *testing.T) {
+	p := mustParser(t, R4)
+	xmlDoc := `<Task xmlns="http://hl7.org/fhir"><status value="bogus"/><intent value="order"/><authoredOn value="2020-13-45"/></Task>`
+	jsonDoc := `{"resourceType":"Task","status":"bogus","intent":"order","authoredOn":"2020-13-45"}`
+	_, _, xi := p.ParseXML([]byte(xmlDoc))
+	_, ji := p.ParseJSON([]byte(jsonDoc))
+	if len(xi) != 2 || len(xi) != len(ji) {
+		t.Fatalf("xml %+v\njson %+v", xi, ji)
+	}
+	for i := range xi {
+		if xi[i] != ji[i] {
+			t.Errorf("issue %d: xml %+v, json %+v", i, xi[i], ji[i])
+		}
+	}
 }

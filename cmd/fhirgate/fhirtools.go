@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fhirgate/fhirgate/gateway/outcome"
+	"github.com/fhirgate/fhirgate/validation"
+	"github.com/fhirgate/fhirgate/validation/fhirxml"
+)
+
+// validate prints one OperationOutcome (JSON, one line) per file and exits
+// 0 when no file has an error-level issue, 1 otherwise.
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ver := fs.String("version", "", "FHIR version: stu3 or r4 (required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	p, code := parserFor(*ver, stderr)
+	if p == nil {
+		return code
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "fhirgate validate: no file given")
+		return 2
+	}
+	rc := 0
+	for _, file := range fs.Args() {
+		issues, err := parseFile(p, file)
+		if err != nil {
+			issues = []validation.Issue{{Severity: "fatal", Code: "exception", Text: err.Error()}}
+		}
+		if validation.HasErrors(issues) || err != nil {
+			rc = 1
+		}
+		errs, warns := 0, 0
+		for _, is := range issues {
+			switch is.Severity {
+			case "error", "fatal":
+				errs++
+			case "warning":
+				warns++
+			}
+		}
+		summary := outcome.Issue{Severity: "information", Code: "informational",
+			Text: fmt.Sprintf("%s: %d errors, %d warnings", file, errs, warns)}
+		stdout.Write(append(outcome.Outcome{Issues: append([]outcome.Issue{summary}, toOutcome(issues)...)}.JSON(), '\n'))
+	}
+	return rc
+}
+
+// convert prints a resource in the other format; on invalid input it
+// prints an OperationOutcome on stderr and exits 1.
+func convert(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ver := fs.String("version", "", "FHIR version: stu3 or r4 (required)")
+	to := fs.String("to", "", "output format: json or xml (required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	p, code := parserFor(*ver, stderr)
+	if p == nil {
+		return code
+	}
+	if fs.NArg() != 1 || (*to != "json" && *to != "xml") {
+		fmt.Fprintln(stderr, "usage: fhirgate convert --version stu3|r4 --to json|xml FILE")
+		return 2
+	}
+	data, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	var jsonData []byte
+	var issues []validation.Issue
+	if isXML(fs.Arg(0), data) {
+		_, jsonData, issues = p.ParseXML(data)
+	} else {
+		jsonData = data
+		_, issues = p.ParseJSON(data)
+	}
+	if validation.HasErrors(issues) {
+		stderr.Write(append(outcome.Outcome{Issues: toOutcome(issues)}.JSON(), '\n'))
+		return 1
+	}
+	out := jsonData
+	if *to == "xml" {
+		v, _ := validation.ParseVersion(*ver)
+		if out, err = fhirxml.ToXML(v, jsonData); err != nil {
+			stderr.Write(append(outcome.Outcome{Issues: []outcome.Issue{{Code: "structure", Text: err.Error()}}}.JSON(), '\n'))
+			return 1
+		}
+	} else {
+		var b bytes.Buffer
+		if json.Indent(&b, jsonData, "", "  ") == nil {
+			out = b.Bytes()
+		}
+	}
+	stdout.Write(append(out, '\n'))
+	return 0
+}
+
+func parserFor(ver string, stderr io.Writer) (*validation.Parser, int) {
+	v, err := validation.ParseVersion(ver)
+	if err != nil {
+		fmt.Fprintln(stderr, "fhirgate: --version stu3|r4 is required")
+		return nil, 2
+	}
+	p, err := validation.NewParser(v)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, 1
+	}
+	return p, 0
+}
+
+func parseFile(p *validation.Parser, file string) ([]validation.Issue, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if isXML(file, data) {
+		_, _, issues := p.ParseXML(data)
+		return issues, nil
+	}
+	_, issues := p.ParseJSON(data)
+	return issues, nil
+}
+
+// isXML decides the input format: by extension, else by the first byte.
+func isXML(file string, data []byte) bool {
+	switch strings.ToLower(filepath.Ext(file)) {
+	case ".xml":
+		return true
+	case ".json":
+		return false
+	}
+	return bytes.HasPrefix(bytes.TrimSpace(data), []byte("<"))
+}
+
+func toOutcome(issues []validation.Issue) []outcome.Issue {
+	out := make([]outcome.Issue, 0, len(issues))
+	for _, is := range issues {
+		oi := outcome.Issue{Severity: is.Severity, Code: is.Code, Text: is.Text, Diagnostics: is.Diagnostics}
+		if is.Expression != "" {
+			oi.Expression = []string{is.Expression}
+		}
+		out = append(out, oi)
+	}
+	return out
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestCommands(t *testing.T) {
+	const twiin = "../../validation/testdata/twiin/"
+	cases := []struct {
+		name   string
+		args   []string
+		rc     int
+		stdout string // substring
+		stderr string // substring
+	}{
+		{"no command", nil, 2, "", "usage"},
+		{"unknown command", []string{"frobnicate"}, 2, "", "unknown command"},
+		{"check ok", []string{"check", "../../routes.yaml"}, 0, "routes.yaml: ok", ""},
+		{"check broken", []string{"check", "testdata/broken-routes.yaml"}, 1, "", "broken-routes.yaml:3: server.lisen: unknown key"},
+		{"validate valid json", []string{"validate", "--version", "stu3", twiin + "new-notification-task.json"}, 0, "0 errors", ""},
+		{"validate valid xml", []string{"validate", "--version", "stu3", twiin + "cancel-notification-task.stu3.xml"}, 0, "0 errors", ""},
+		{"validate invalid", []string{"validate", "--version", "stu3", twiin + "new-notification-task.json", twiin + "original-new-notification-task.json"}, 1, `"expression":["Task.identifier"]`, ""},
+		{"validate missing version", []string{"validate", twiin + "new-notification-task.json"}, 2, "", "--version"},
+		{"validate unreadable", []string{"validate", "--version", "r4", "nope.json"}, 1, `"severity":"fatal"`, ""},
+		{"convert xml to json", []string{"convert", "--version", "stu3", "--to", "json", twiin + "cancel-notification-task.stu3.xml"}, 0, `"status": "cancelled"`, ""},
+		{"convert json to xml", []string{"convert", "--version", "stu3", "--to", "xml", twiin + "cancel-notification-task.json"}, 0, `<Task xmlns="http://hl7.org/fhir">`, ""},
+		{"convert invalid", []string{"convert", "--version", "stu3", "--to", "xml", twiin + "original-cancel-notification-task.json"}, 1, "", `"resourceType":"OperationOutcome"`},
+		{"convert bad --to", []string{"convert", "--version", "stu3", "--to", "yaml", twiin + "cancel-notification-task.json"}, 2, "", "usage"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			rc := run(c.args, &out, &errb)
+			if rc != c.rc || !strings.Contains(out.String(), c.stdout) || !strings.Contains(errb.String(), c.stderr) {
+				t.Errorf("rc %d (want %d)\nstdout: %s\nstderr: %s", rc, c.rc, out.String(), errb.String())
+			}
+		})
+	}
+}
+
+// validate prints one OperationOutcome per file, each a JSON document.
+func TestValidateOutputIsOneOutcomePerLine(t *testing.T) {
+	var out bytes.Buffer
+	run([]string{"validate", "--version", "stu3", "../../validation/testdata/twiin/new-notification-task.json", "../../validation/testdata/twiin/original-new-notification-task.json"}, &out, &bytes.Buffer{})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for _, l := range lines {
+		var oo struct{ ResourceType string }
+		if err := json.Unmarshal([]byte(l), &oo); err != nil || oo.ResourceType != "OperationOutcome" {
+			t.Errorf("not an OperationOutcome: %s", l)
+		}
+	}
+}

@@ -1,0 +1,262 @@
+// Package fhirxml converts FHIR XML to FHIR JSON and back, for STU3 and R4,
+// so that both formats go through one parser and one validation path.
+//
+// What it needs to know of FHIR — element order, which elements repeat,
+// which are primitives and of what JSON kind, choice types, resource
+// containers — comes from the google/fhir proto descriptors: their field
+// order is the FHIR element order, their JSON names the FHIR names, and
+// their annotations say which messages are primitives and which are choice
+// types. The one type whose proto shape differs from FHIR's is Reference
+// (a oneof of typed ids where FHIR has one reference string); it gets its
+// element list here.
+package fhirxml
+
+import (
+	"strings"
+	"sync"
+
+	anpb "github.com/google/fhir/go/proto/google/fhir/proto/annotations_go_proto"
+	r4 "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	r3 "github.com/google/fhir/go/proto/google/fhir/proto/stu3/resources_go_proto"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Version selects the FHIR release.
+type Version int
+
+const (
+	STU3 Version = iota + 1
+	R4
+)
+
+// jsonKind is how a primitive's value is written in JSON.
+type jsonKind uint8
+
+const (
+	jsonString jsonKind = iota
+	jsonNumber
+	jsonBool
+)
+
+// typeInfo is one FHIR type: a resource, a complex type, a backbone
+// element, a primitive or a choice.
+type typeInfo struct {
+	name      string // FHIR type name (Task, string, CodeableConcept …); "" for backbone elements
+	resource  bool
+	primitive bool
+	xhtml     bool
+	kind      jsonKind
+	elements  []*element
+	byName    map[string]*element
+	// choices maps a type suffix (String, Reference …) to its type, for
+	// choice types.
+	choices map[string]*typeInfo
+	// choiceOrder lists the suffixes in definition order.
+	choiceOrder []string
+}
+
+// element is one element of a type.
+type element struct {
+	name      string
+	list      bool
+	typ       *typeInfo
+	attr      bool // written as an XML attribute (Element.id, Extension.url)
+	container bool // holds a resource (contained, Bundle.entry.resource …)
+}
+
+// Model is the element knowledge of one FHIR version.
+type Model struct {
+	version   Version
+	resources map[string]*typeInfo
+	types     map[protoreflect.FullName]*typeInfo
+	reference map[Version]*typeInfo
+}
+
+var (
+	models   [3]*Model
+	modelsMu sync.Mutex
+)
+
+// ModelFor returns the (cached) model of a version. Building it walks every
+// resource descriptor once (a few milliseconds).
+func ModelFor(v Version) *Model {
+	modelsMu.Lock()
+	defer modelsMu.Unlock()
+	if models[v] != nil {
+		return models[v]
+	}
+	m := &Model{version: v, resources: map[string]*typeInfo{}, types: map[protoreflect.FullName]*typeInfo{}}
+	var cr protoreflect.MessageDescriptor
+	if v == R4 {
+		cr = (&r4.ContainedResource{}).ProtoReflect().Descriptor()
+	} else {
+		cr = (&r3.ContainedResource{}).ProtoReflect().Descriptor()
+	}
+	fs := cr.Fields()
+	for i := 0; i < fs.Len(); i++ {
+		md := fs.Get(i).Message()
+		if md == nil {
+			continue
+		}
+		t := m.typeOf(md)
+		m.resources[t.name] = t
+	}
+	models[v] = m
+	return m
+}
+
+// Resource returns the type of a resource name, or nil.
+func (m *Model) Resource(name string) *typeInfo { return m.resources[name] }
+
+func structureURL(md protoreflect.MessageDescriptor) string {
+	s, _ := proto.GetExtension(md.Options(), anpb.E_FhirStructureDefinitionUrl).(string)
+	return s
+}
+
+func kindOf(md protoreflect.MessageDescriptor) anpb.StructureDefinitionKindValue {
+	k, _ := proto.GetExtension(md.Options(), anpb.E_StructureDefinitionKind).(anpb.StructureDefinitionKindValue)
+	return k
+}
+
+func isChoice(md protoreflect.MessageDescriptor) bool {
+	b, _ := proto.GetExtension(md.Options(), anpb.E_IsChoiceType).(bool)
+	return b
+}
+
+// fhirTypeName is the FHIR name of a message: the last segment of its
+// StructureDefinition URL; specialised code enums have none and are code.
+func fhirTypeName(md protoreflect.MessageDescriptor) string {
+	if u := structureURL(md); u != "" {
+		return u[strings.LastIndexByte(u, '/')+1:]
+	}
+	if kindOf(md) == anpb.StructureDefinitionKindValue_KIND_PRIMITIVE_TYPE {
+		return "code"
+	}
+	return ""
+}
+
+func isContainer(md protoreflect.MessageDescriptor) bool {
+	n := md.FullName()
+	return n == "google.protobuf.Any" || strings.HasSuffix(string(n), ".ContainedResource")
+}
+
+func (m *Model) typeOf(md protoreflect.MessageDescriptor) *typeInfo {
+	if t, ok := m.types[md.FullName()]; ok {
+		return t
+	}
+	t := &typeInfo{name: fhirTypeName(md), byName: map[string]*element{}}
+	m.types[md.FullName()] = t // before the fields: types refer to themselves (Extension)
+	switch kindOf(md) {
+	case anpb.StructureDefinitionKindValue_KIND_RESOURCE:
+		t.resource = true
+	case anpb.StructureDefinitionKindValue_KIND_PRIMITIVE_TYPE:
+		t.primitive = true
+		switch t.name {
+		case "boolean":
+			t.kind = jsonBool
+		case "integer", "unsignedInt", "positiveInt", "decimal", "integer64":
+			t.kind = jsonNumber
+		case "xhtml":
+			t.xhtml = true
+		}
+	}
+	fs := md.Fields()
+	if isChoice(md) {
+		t.choices = map[string]*typeInfo{}
+		for i := 0; i < fs.Len(); i++ {
+			f := fs.Get(i)
+			if f.Message() == nil {
+				continue
+			}
+			ct := m.typeOf(f.Message())
+			suffix := upperFirst(ct.name)
+			// Profiled types carry their base type's name in choice names
+			// (doseQuantity, not doseSimpleQuantity).
+			if suffix == "SimpleQuantity" || suffix == "MoneyQuantity" {
+				suffix = "Quantity"
+			}
+			t.choices[suffix] = ct
+			t.choiceOrder = append(t.choiceOrder, suffix)
+		}
+		return t
+	}
+	if t.name == "Reference" {
+		m.referenceElements(t, md)
+		return t
+	}
+	for i := 0; i < fs.Len(); i++ {
+		f := fs.Get(i)
+		if f.Message() == nil {
+			continue // a primitive's own value field
+		}
+		e := &element{name: f.JSONName(), list: f.IsList()}
+		if isContainer(f.Message()) {
+			e.container = true
+		} else {
+			e.typ = m.typeOf(f.Message())
+		}
+		e.attr = (e.name == "id" && !t.resource) || (e.name == "url" && t.name == "Extension")
+		t.elements = append(t.elements, e)
+		t.byName[e.name] = e
+	}
+	return t
+}
+
+// referenceElements gives Reference its FHIR elements: id, extension,
+// reference, (R4) type, identifier, display.
+func (m *Model) referenceElements(t *typeInfo, md protoreflect.MessageDescriptor) {
+	fs := md.Fields()
+	get := func(name protoreflect.Name) *typeInfo {
+		f := fs.ByName(name)
+		if f == nil {
+			return nil
+		}
+		return m.typeOf(f.Message())
+	}
+	add := func(name string, typ *typeInfo, list, attr bool) {
+		if typ == nil {
+			return
+		}
+		e := &element{name: name, typ: typ, list: list, attr: attr}
+		t.elements = append(t.elements, e)
+		t.byName[name] = e
+	}
+	add("id", get("id"), false, true)
+	add("extension", get("extension"), true, false)
+	add("reference", get("uri"), false, false)
+	add("type", get("type"), false, false)
+	add("identifier", get("identifier"), false, false)
+	add("display", get("display"), false, false)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// choiceElement finds the element a name stands for in t: the element
+// itself, or a choice element whose base name plus a type suffix equals
+// name (valueString → value, String). It returns the element, the chosen
+// type, and ok.
+func (t *typeInfo) choiceElement(name string) (*element, *typeInfo, bool) {
+	if e, ok := t.byName[name]; ok && e.typ != nil && e.typ.choices == nil {
+		return e, e.typ, true
+	} else if ok && e.container {
+		return e, nil, true
+	}
+	for i := len(name) - 1; i > 0; i-- {
+		c := name[i]
+		if c < 'A' || c > 'Z' {
+			continue
+		}
+		if e, ok := t.byName[name[:i]]; ok && e.typ != nil && e.typ.choices != nil {
+			if ct, ok := e.typ.choices[name[i:]]; ok {
+				return e, ct, true
+			}
+		}
+	}
+	return nil, nil, false
+}

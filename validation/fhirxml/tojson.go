@@ -1,0 +1,465 @@
+package fhirxml
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Namespaces of FHIR XML and of the narrative.
+const (
+	FHIRNamespace  = "http://hl7.org/fhir"
+	XHTMLNamespace = "http://www.w3.org/1999/xhtml"
+)
+
+// Limits of an XML document; beyond them it is refused, not parsed.
+const (
+	MaxDepth    = 64
+	MaxElements = 100000
+)
+
+// Error is one problem of a document, located by a FHIRPath-like path.
+type Error struct {
+	Path string
+	Msg  string
+	// Structure is true for problems of form (order, unknown element,
+	// stray text); false for a value that is not of its type.
+	Structure bool
+}
+
+func (e Error) Error() string {
+	if e.Path == "" {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// Errors is every problem found.
+type Errors []Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+// node is one parsed XML element.
+type node struct {
+	name     string
+	attrs    []xml.Attr
+	children []*node
+	raw      []byte // the verbatim XHTML of a narrative div
+	line     int
+}
+
+// parseXML reads a FHIR XML document into a tree. It refuses DOCTYPE (and
+// so every entity declaration), processing instructions other than the
+// XML declaration, elements outside the FHIR namespace (except the XHTML
+// div, kept verbatim), empty attributes, non-whitespace text between
+// elements, and documents deeper than MaxDepth or with more than
+// MaxElements elements.
+func parseXML(data []byte) (*node, error) {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	dec.Strict = true
+	var stack []*node
+	var root *node
+	count := 0
+	for {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, Error{Msg: "not well-formed XML: " + trimXMLError(err), Structure: true}
+		}
+		switch t := tok.(type) {
+		case xml.ProcInst:
+			if t.Target != "xml" || root != nil {
+				return nil, Error{Msg: "processing instructions are not allowed", Structure: true}
+			}
+		case xml.Directive:
+			return nil, Error{Msg: "DOCTYPE and entity declarations are not allowed", Structure: true}
+		case xml.Comment:
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				path := ""
+				if len(stack) > 0 {
+					path = stack[len(stack)-1].name
+				}
+				return nil, Error{Path: path, Msg: "text content is not allowed in FHIR XML (values go in a value attribute)", Structure: true}
+			}
+		case xml.StartElement:
+			count++
+			if count > MaxElements || len(stack) >= MaxDepth {
+				return nil, Error{Msg: fmt.Sprintf("the document exceeds %d elements or %d levels", MaxElements, MaxDepth), Structure: true}
+			}
+			n := &node{name: t.Name.Local}
+			if t.Name.Space == XHTMLNamespace && t.Name.Local == "div" && len(stack) > 0 {
+				if err := dec.Skip(); err != nil {
+					return nil, Error{Msg: "not well-formed XML: " + trimXMLError(err), Structure: true}
+				}
+				n.raw = bytes.TrimSpace(data[start:dec.InputOffset()])
+				p := stack[len(stack)-1]
+				p.children = append(p.children, n)
+				continue
+			}
+			if t.Name.Space != FHIRNamespace {
+				return nil, Error{Path: t.Name.Local, Msg: fmt.Sprintf("element <%s> is not in the FHIR namespace %s", t.Name.Local, FHIRNamespace), Structure: true}
+			}
+			for _, a := range t.Attr {
+				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+					continue
+				}
+				if a.Name.Space != "" {
+					return nil, Error{Path: t.Name.Local, Msg: fmt.Sprintf("attribute %s:%s is not allowed", a.Name.Space, a.Name.Local), Structure: true}
+				}
+				if a.Value == "" {
+					return nil, Error{Path: t.Name.Local, Msg: fmt.Sprintf("attribute %s is empty; FHIR XML has no empty attributes", a.Name.Local), Structure: true}
+				}
+				n.attrs = append(n.attrs, a)
+			}
+			if len(stack) > 0 {
+				p := stack[len(stack)-1]
+				p.children = append(p.children, n)
+			} else if root == nil {
+				root = n
+			} else {
+				return nil, Error{Msg: "more than one root element", Structure: true}
+			}
+			stack = append(stack, n)
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if root == nil {
+		return nil, Error{Msg: "no root element", Structure: true}
+	}
+	return root, nil
+}
+
+func trimXMLError(err error) string {
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("line %d: %s", se.Line, se.Msg)
+	}
+	return err.Error()
+}
+
+// ToJSON converts a FHIR XML resource to FHIR JSON. Every problem found is
+// returned (as Errors); the JSON is only valid when there is none.
+func ToJSON(v Version, data []byte) ([]byte, error) {
+	root, err := parseXML(data)
+	if err != nil {
+		return nil, Errors{err.(Error)}
+	}
+	c := &toJSON{m: ModelFor(v)}
+	c.resource(root, "")
+	if len(c.errs) > 0 {
+		return nil, c.errs
+	}
+	return c.out.Bytes(), nil
+}
+
+type toJSON struct {
+	m    *Model
+	out  bytes.Buffer
+	errs Errors
+}
+
+func (c *toJSON) fail(path string, structure bool, format string, args ...any) {
+	c.errs = append(c.errs, Error{Path: path, Msg: fmt.Sprintf(format, args...), Structure: structure})
+}
+
+func (c *toJSON) resource(n *node, path string) {
+	t := c.m.Resource(n.name)
+	if t == nil {
+		c.fail(join(path, n.name), true, "unknown resource type %s", n.name)
+		c.out.WriteString("null")
+		return
+	}
+	if len(n.attrs) > 0 {
+		c.fail(join(path, n.name), true, "a resource element has no attributes")
+	}
+	c.out.WriteString(`{"resourceType":`)
+	writeString(&c.out, n.name)
+	c.members(n, t, pathOr(path, n.name), true)
+	c.out.WriteByte('}')
+}
+
+func pathOr(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// group is a run of children standing for one element.
+type group struct {
+	name  string // the XML/JSON name (valueString for a choice)
+	el    *element
+	typ   *typeInfo
+	nodes []*node
+}
+
+// members writes the properties of a complex node (after "{", or after
+// resourceType when comma is true), checking attributes and element order.
+func (c *toJSON) members(n *node, t *typeInfo, path string, comma bool) {
+	sep := func() {
+		if comma {
+			c.out.WriteByte(',')
+		}
+		comma = true
+	}
+	for _, a := range n.attrs {
+		e, ok := t.byName[a.Name.Local]
+		if !ok || !e.attr {
+			c.fail(path, true, "attribute %s is not allowed here", a.Name.Local)
+			continue
+		}
+		sep()
+		writeString(&c.out, a.Name.Local)
+		c.out.WriteByte(':')
+		writeString(&c.out, a.Value)
+	}
+	var groups []*group
+	last := -1
+	for _, ch := range n.children {
+		e, ct, ok := t.choiceElement(ch.name)
+		if !ok || e.attr {
+			c.fail(join(path, ch.name), true, "unknown element %s", ch.name)
+			continue
+		}
+		idx := indexOf(t, e)
+		if len(groups) > 0 && groups[len(groups)-1].name == ch.name {
+			g := groups[len(groups)-1]
+			if !e.list {
+				c.fail(join(path, ch.name), true, "element %s appears more than once but repeats at most once", ch.name)
+				continue
+			}
+			g.nodes = append(g.nodes, ch)
+			continue
+		}
+		if idx < last || (idx == last) {
+			c.fail(join(path, ch.name), true, "element %s is out of order or repeated apart", ch.name)
+			continue
+		}
+		last = idx
+		groups = append(groups, &group{name: ch.name, el: e, typ: ct, nodes: []*node{ch}})
+	}
+	for _, g := range groups {
+		c.group(g, path, sep)
+	}
+}
+
+func indexOf(t *typeInfo, e *element) int {
+	for i, x := range t.elements {
+		if x == e {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *toJSON) group(g *group, path string, sep func()) {
+	elPath := func(i int) string {
+		p := join(path, g.name)
+		if g.el.list {
+			p += "[" + strconv.Itoa(i) + "]"
+		}
+		return p
+	}
+	switch {
+	case g.el.container:
+		sep()
+		writeString(&c.out, g.name)
+		c.out.WriteByte(':')
+		c.list(g.el.list, len(g.nodes), func(i int) {
+			n := g.nodes[i]
+			if len(n.attrs) > 0 || len(n.children) != 1 || n.children[0].raw != nil {
+				c.fail(elPath(i), true, "%s must hold exactly one resource", g.name)
+				c.out.WriteString("null")
+				return
+			}
+			c.resource(n.children[0], elPath(i))
+		})
+	case g.typ.primitive:
+		c.primitives(g, path, sep, elPath)
+	default:
+		sep()
+		writeString(&c.out, g.name)
+		c.out.WriteByte(':')
+		c.list(g.el.list, len(g.nodes), func(i int) {
+			n := g.nodes[i]
+			if n.raw != nil {
+				c.fail(elPath(i), true, "unexpected XHTML")
+			}
+			c.out.WriteByte('{')
+			c.members(n, g.typ, elPath(i), false)
+			c.out.WriteByte('}')
+		})
+	}
+}
+
+func (c *toJSON) list(isList bool, n int, each func(i int)) {
+	if !isList {
+		each(0)
+		return
+	}
+	c.out.WriteByte('[')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			c.out.WriteByte(',')
+		}
+		each(i)
+	}
+	c.out.WriteByte(']')
+}
+
+// primitives writes a primitive element: values under its name, id and
+// extensions under _name, arrays aligned with null where a side is absent.
+func (c *toJSON) primitives(g *group, path string, sep func(), elPath func(int) string) {
+	values := make([][]byte, len(g.nodes))
+	extras := make([][]byte, len(g.nodes))
+	anyValue, anyExtra := false, false
+	for i, n := range g.nodes {
+		p := elPath(i)
+		if g.typ.xhtml {
+			if n.raw == nil {
+				c.fail(p, true, "the narrative div must be XHTML in the namespace %s", XHTMLNamespace)
+				continue
+			}
+			var b bytes.Buffer
+			writeString(&b, string(n.raw))
+			values[i], anyValue = b.Bytes(), true
+			continue
+		}
+		var extra bytes.Buffer
+		extraComma := false
+		for _, a := range n.attrs {
+			switch a.Name.Local {
+			case "value":
+				v, err := primitiveJSON(g.typ, a.Value)
+				if err != nil {
+					c.fail(p, false, "%v", err)
+					continue
+				}
+				values[i], anyValue = v, true
+			case "id":
+				if extraComma {
+					extra.WriteByte(',')
+				}
+				extra.WriteString(`"id":`)
+				writeString(&extra, a.Value)
+				extraComma = true
+			default:
+				c.fail(p, true, "attribute %s is not allowed on a primitive", a.Name.Local)
+			}
+		}
+		var exts []*node
+		for _, ch := range n.children {
+			if ch.name != "extension" {
+				c.fail(join(p, ch.name), true, "a primitive holds only extensions, not %s", ch.name)
+				continue
+			}
+			exts = append(exts, ch)
+		}
+		if len(exts) > 0 {
+			if extraComma {
+				extra.WriteByte(',')
+			}
+			ext := g.typ.byName["extension"]
+			extra.WriteString(`"extension":[`)
+			sub := &toJSON{m: c.m}
+			for j, x := range exts {
+				if j > 0 {
+					sub.out.WriteByte(',')
+				}
+				sub.out.WriteByte('{')
+				sub.members(x, ext.typ, fmt.Sprintf("%s.extension[%d]", p, j), false)
+				sub.out.WriteByte('}')
+			}
+			c.errs = append(c.errs, sub.errs...)
+			extra.Write(sub.out.Bytes())
+			extra.WriteByte(']')
+			extraComma = true
+		}
+		if extraComma {
+			extras[i] = append(append([]byte{'{'}, extra.Bytes()...), '}')
+			anyExtra = true
+		}
+		if values[i] == nil && extras[i] == nil {
+			c.fail(p, true, "element %s has neither a value nor extensions", g.name)
+		}
+	}
+	write := func(name string, items [][]byte) {
+		sep()
+		writeString(&c.out, name)
+		c.out.WriteByte(':')
+		c.list(g.el.list, len(items), func(i int) {
+			if items[i] == nil {
+				c.out.WriteString("null")
+				return
+			}
+			c.out.Write(items[i])
+		})
+	}
+	if anyValue {
+		write(g.name, values)
+	}
+	if anyExtra {
+		write("_"+g.name, extras)
+	}
+}
+
+var (
+	decimalRe = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+	integerRe = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+)
+
+// primitiveJSON renders a value attribute as JSON: numbers keep their exact
+// digits, booleans are true/false, everything else a string.
+func primitiveJSON(t *typeInfo, v string) ([]byte, error) {
+	switch t.kind {
+	case jsonBool:
+		if v != "true" && v != "false" {
+			return nil, fmt.Errorf("%q is not a boolean", v)
+		}
+		return []byte(v), nil
+	case jsonNumber:
+		re := integerRe
+		if t.name == "decimal" {
+			re = decimalRe
+		}
+		if !re.MatchString(v) {
+			return nil, fmt.Errorf("%q is not a valid %s", v, t.name)
+		}
+		return []byte(v), nil
+	}
+	var b bytes.Buffer
+	writeString(&b, v)
+	return b.Bytes(), nil
+}
+
+// writeString writes s as a JSON string without HTML escaping.
+func writeString(b *bytes.Buffer, s string) {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	b.Truncate(b.Len() - 1) // Encode's newline
+}

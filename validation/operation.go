@@ -1,0 +1,151 @@
+package validation
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+)
+
+// OperationDefinition is what the gateway checks of an operation call: its
+// code and its input parameters. Compiled once from the resource's JSON.
+type OperationDefinition struct {
+	URL    string
+	Code   string
+	params map[string]*OperationParameter
+	order  []string
+}
+
+// OperationParameter is one "in" parameter.
+type OperationParameter struct {
+	Name string
+	Min  int
+	Max  int // -1: unbounded
+	Type string
+}
+
+// LoadOperationDefinition reads an OperationDefinition (JSON).
+func LoadOperationDefinition(data []byte) (*OperationDefinition, error) {
+	var raw struct {
+		ResourceType string `json:"resourceType"`
+		URL          string `json:"url"`
+		Code         string `json:"code"`
+		Parameter    []struct {
+			Name string `json:"name"`
+			Use  string `json:"use"`
+			Min  int    `json:"min"`
+			Max  string `json:"max"`
+			Type string `json:"type"`
+		} `json:"parameter"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("OperationDefinition: %w", err)
+	}
+	if raw.ResourceType != "OperationDefinition" || raw.Code == "" {
+		return nil, fmt.Errorf("not an OperationDefinition with a code")
+	}
+	od := &OperationDefinition{URL: raw.URL, Code: raw.Code, params: map[string]*OperationParameter{}}
+	for _, p := range raw.Parameter {
+		if p.Use != "in" {
+			continue
+		}
+		max := -1
+		if p.Max != "*" {
+			n, err := strconv.Atoi(p.Max)
+			if err != nil {
+				return nil, fmt.Errorf("parameter %s: max %q", p.Name, p.Max)
+			}
+			max = n
+		}
+		od.params[p.Name] = &OperationParameter{Name: p.Name, Min: p.Min, Max: max, Type: p.Type}
+		od.order = append(od.order, p.Name)
+	}
+	return od, nil
+}
+
+// primitiveFormats are the FHIR regexes of the types a query parameter can
+// carry (FHIR R4 datatypes.html); other types are not checked here.
+var primitiveFormats = map[string]*regexp.Regexp{
+	"boolean":     regexp.MustCompile(`^(true|false)$`),
+	"integer":     regexp.MustCompile(`^-?([0]|([1-9][0-9]*))$`),
+	"decimal":     regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`),
+	"date":        regexp.MustCompile(`^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?$`),
+	"code":        regexp.MustCompile(`^[^\s]+(\s[^\s]+)*$`),
+	"id":          regexp.MustCompile(`^[A-Za-z0-9\-\.]{1,64}$`),
+	"positiveInt": regexp.MustCompile(`^[1-9][0-9]*$`),
+	"string":      regexp.MustCompile(`^[\s\S]+$`),
+}
+
+// CheckQuery checks the query parameters of a call: every name is a known
+// in-parameter (parameters starting with "_", such as _format, belong to
+// FHIR's HTTP layer and are passed over), no more values than max, every
+// required one present, values of the declared primitive type.
+func (od *OperationDefinition) CheckQuery(query map[string][]string) []Issue {
+	var issues []Issue
+	op := "$" + od.Code
+	names := make([]string, 0, len(query))
+	for name := range query {
+		names = append(names, name)
+	}
+	sortStrings(names)
+	for _, name := range names {
+		if len(name) > 0 && name[0] == '_' {
+			continue
+		}
+		p, ok := od.params[name]
+		expr := fmt.Sprintf("%s.parameter('%s')", op, name)
+		if !ok {
+			issues = append(issues, Issue{Severity: "error", Code: "not-supported", Text: fmt.Sprintf("unknown parameter %s of operation %s", name, op), Expression: expr})
+			continue
+		}
+		vals := query[name]
+		if p.Max >= 0 && len(vals) > p.Max {
+			issues = append(issues, Issue{Severity: "error", Code: "structure", Text: fmt.Sprintf("parameter %s given %d times, at most %d allowed", name, len(vals), p.Max), Expression: expr})
+		}
+		if re := primitiveFormats[p.Type]; re != nil {
+			for _, v := range vals {
+				if !re.MatchString(v) {
+					issues = append(issues, Issue{Severity: "error", Code: "value", Text: fmt.Sprintf("parameter %s is not a valid %s", name, p.Type), Expression: expr})
+					break
+				}
+			}
+		}
+	}
+	for _, name := range od.order {
+		p := od.params[name]
+		if p.Min > 0 && len(query[name]) < p.Min {
+			issues = append(issues, Issue{Severity: "error", Code: "required", Text: fmt.Sprintf("parameter %s is required by operation %s", name, op), Expression: fmt.Sprintf("%s.parameter('%s')", op, name)})
+		}
+	}
+	return issues
+}
+
+// CheckParameters checks a Parameters resource (JSON) sent as the body of
+// the call the same way; values are counted per parameter name.
+func (od *OperationDefinition) CheckParameters(data []byte) []Issue {
+	var params struct {
+		ResourceType string                       `json:"resourceType"`
+		Parameter    []map[string]json.RawMessage `json:"parameter"`
+	}
+	if err := json.Unmarshal(data, &params); err != nil || params.ResourceType != "Parameters" {
+		return []Issue{{Severity: "error", Code: "structure", Text: "the body of an operation call must be a Parameters resource", Expression: "Parameters"}}
+	}
+	query := map[string][]string{}
+	for _, p := range params.Parameter {
+		var name string
+		json.Unmarshal(p["name"], &name)
+		value := ""
+		for k, raw := range p {
+			if len(k) > 5 && k[:5] == "value" {
+				var s any
+				json.Unmarshal(raw, &s)
+				value = fmt.Sprint(s)
+			}
+		}
+		query[name] = append(query[name], value)
+	}
+	return od.CheckQuery(query)
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

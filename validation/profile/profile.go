@@ -1,0 +1,649 @@
+// Package profile checks a resource against a StructureDefinition: element
+// cardinality, fixed[x] and pattern[x] values, and slicing by value or
+// pattern discriminators (open and closed). A profile is compiled once from
+// its snapshot into an element tree; validating walks the resource's JSON
+// along that tree and allocates only for the issues it finds.
+//
+// Not yet here (next steps of the engine): differential-only profiles
+// (applied over the base definition), bindings, reference targets, type and
+// profile discriminators, and FHIRPath invariants.
+package profile
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Element is one compiled ElementDefinition.
+type Element struct {
+	ID, Path, SliceName string
+	Min                 int
+	Max                 int // -1: unbounded
+	// Fixed and Pattern are the decoded fixed[x] / pattern[x] values.
+	Fixed, Pattern any
+	Slicing        *Slicing
+	Types          []string
+	// Binding is a required binding's ValueSet URL ("" when none or not
+	// required: only required bindings are enforced).
+	Binding string
+	// TypeProfiles are the profiles the element's type must conform to
+	// (an extension slice's extension definition, a profiled Identifier).
+	TypeProfiles []string
+
+	children []*Element          // in snapshot order
+	byName   map[string]*Element // child by name (value[x] for choices)
+	slices   []*Element          // for a sliced element: its slices in order
+}
+
+// Slicing is ElementDefinition.slicing.
+type Slicing struct {
+	Discriminators []Discriminator
+	Rules          string // open, closed, openAtEnd
+}
+
+// Discriminator is one slicing discriminator.
+type Discriminator struct {
+	Type string // value, pattern (exists, type, profile: not supported yet)
+	Path string
+}
+
+// Profile is a compiled StructureDefinition.
+type Profile struct {
+	URL     string
+	Version string
+	Type    string
+	Root    *Element
+	// Warnings lists what the profile uses that this engine does not
+	// check yet; validating reports them once as warnings.
+	Warnings []string
+	// resolve finds another profile by canonical URL (set by a Package);
+	// nil when the profile stands alone.
+	resolve func(url string) *Profile
+	// valueSet expands a ValueSet by URL (set by a Package).
+	valueSet func(url string) *valueSet
+}
+
+type rawElement struct {
+	ID        string `json:"id"`
+	Path      string `json:"path"`
+	SliceName string `json:"sliceName"`
+	Min       *int   `json:"min"`
+	Max       string `json:"max"`
+	Slicing   *struct {
+		Discriminator []Discriminator `json:"discriminator"`
+		Rules         string          `json:"rules"`
+	} `json:"slicing"`
+	Type []struct {
+		Code    string   `json:"code"`
+		Profile []string `json:"profile"`
+	} `json:"type"`
+	Binding *struct {
+		Strength string `json:"strength"`
+		ValueSet string `json:"valueSet"`
+	} `json:"binding"`
+}
+
+// Load compiles a StructureDefinition (JSON) with a snapshot.
+func Load(data []byte) (*Profile, error) {
+	var sd struct {
+		ResourceType string `json:"resourceType"`
+		URL          string `json:"url"`
+		Version      string `json:"version"`
+		Type         string `json:"type"`
+		Snapshot     *struct {
+			Element []json.RawMessage `json:"element"`
+		} `json:"snapshot"`
+	}
+	if err := json.Unmarshal(data, &sd); err != nil {
+		return nil, fmt.Errorf("StructureDefinition: %w", err)
+	}
+	if sd.ResourceType != "StructureDefinition" {
+		return nil, fmt.Errorf("not a StructureDefinition")
+	}
+	if sd.Snapshot == nil || len(sd.Snapshot.Element) == 0 {
+		return nil, fmt.Errorf("StructureDefinition %s has no snapshot (differential-only profiles are not supported yet)", sd.URL)
+	}
+	p := &Profile{URL: sd.URL, Version: sd.Version, Type: sd.Type}
+	byID := map[string]*Element{}
+	for i, raw := range sd.Snapshot.Element {
+		var re rawElement
+		if err := json.Unmarshal(raw, &re); err != nil {
+			return nil, fmt.Errorf("element %d: %w", i, err)
+		}
+		e := &Element{ID: re.ID, Path: re.Path, SliceName: re.SliceName, Max: -1, byName: map[string]*Element{}}
+		if e.ID == "" {
+			e.ID = e.Path
+		}
+		if re.Min != nil {
+			e.Min = *re.Min
+		}
+		if re.Max != "" && re.Max != "*" {
+			n, err := strconv.Atoi(re.Max)
+			if err != nil {
+				return nil, fmt.Errorf("element %s: max %q", e.ID, re.Max)
+			}
+			e.Max = n
+		}
+		for _, t := range re.Type {
+			e.Types = append(e.Types, t.Code)
+			e.TypeProfiles = append(e.TypeProfiles, t.Profile...)
+		}
+		if re.Binding != nil && re.Binding.Strength == "required" {
+			e.Binding = re.Binding.ValueSet
+		}
+		if re.Slicing != nil {
+			e.Slicing = &Slicing{Discriminators: re.Slicing.Discriminator, Rules: re.Slicing.Rules}
+			for _, d := range re.Slicing.Discriminator {
+				if d.Type != "value" && d.Type != "pattern" {
+					p.Warnings = append(p.Warnings, fmt.Sprintf("%s: %s discriminators are not checked yet", e.ID, d.Type))
+				}
+			}
+		}
+		var all map[string]json.RawMessage
+		json.Unmarshal(raw, &all)
+		for k, v := range all {
+			switch {
+			case strings.HasPrefix(k, "fixed"):
+				json.Unmarshal(v, &e.Fixed)
+			case strings.HasPrefix(k, "pattern"):
+				json.Unmarshal(v, &e.Pattern)
+			}
+		}
+		if i == 0 {
+			p.Root = e
+			byID[e.ID] = e
+			continue
+		}
+		if err := attach(byID, e); err != nil {
+			return nil, err
+		}
+		byID[e.ID] = e
+	}
+	return p, nil
+}
+
+// attach links e under its parent by id: "Task.extension:flowType" is a
+// slice of "Task.extension"; "Task.extension:flowType.url" a child of the
+// slice.
+func attach(byID map[string]*Element, e *Element) error {
+	dot := strings.LastIndexByte(e.ID, '.')
+	if dot < 0 {
+		return fmt.Errorf("element id %q has no parent", e.ID)
+	}
+	last := e.ID[dot+1:]
+	if colon := strings.IndexByte(last, ':'); colon >= 0 {
+		base := byID[e.ID[:dot+1+colon]]
+		if base == nil {
+			return fmt.Errorf("slice %s has no sliced element", e.ID)
+		}
+		base.slices = append(base.slices, e)
+		return nil
+	}
+	parent := byID[e.ID[:dot]]
+	if parent == nil {
+		return fmt.Errorf("element %s has no parent element", e.ID)
+	}
+	parent.children = append(parent.children, e)
+	parent.byName[last] = e
+	return nil
+}
+
+// Issue is one finding; the validation package turns it into its Issue.
+type Issue struct {
+	Severity, Code, Text, Expression string
+}
+
+// Validate checks a resource, decoded from JSON (UseNumber recommended),
+// against the profile. Issues are in document order.
+func (p *Profile) Validate(resource map[string]any) []Issue {
+	v := &validator{resolve: p.resolve, valueSet: p.valueSet}
+	for _, w := range p.Warnings {
+		v.issues = append(v.issues, Issue{Severity: "warning", Code: "not-supported", Text: w, Expression: p.Type})
+	}
+	if rt, _ := resource["resourceType"].(string); rt != p.Type {
+		v.add("error", "invalid", p.Type, "resource type %s does not match the profile's type %s", rt, p.Type)
+		return v.issues
+	}
+	v.object(resource, p.Root, p.Type)
+	return v.issues
+}
+
+type validator struct {
+	issues   []Issue
+	resolve  func(string) *Profile
+	valueSet func(string) *valueSet
+	depth    int
+}
+
+// typeProfile returns the first resolvable profile of def's type.
+func (v *validator) typeProfile(def *Element) *Profile {
+	if v.resolve == nil {
+		return nil
+	}
+	for _, u := range def.TypeProfiles {
+		if p := v.resolve(u); p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+func (v *validator) add(severity, code, expr, format string, args ...any) {
+	v.issues = append(v.issues, Issue{Severity: severity, Code: code, Text: fmt.Sprintf(format, args...), Expression: expr})
+}
+
+// object checks the children of one JSON object against def.
+func (v *validator) object(obj map[string]any, def *Element, path string) {
+	for _, c := range def.children {
+		name := c.ID[strings.LastIndexByte(c.ID, '.')+1:]
+		vals, names := values(obj, name)
+		v.element(c, vals, names, path)
+	}
+}
+
+// element checks the values found for one element definition.
+func (v *validator) element(def *Element, vals []any, names []string, path string) {
+	name := def.ID[strings.LastIndexByte(def.ID, '.')+1:]
+	if i := strings.IndexByte(name, ':'); i >= 0 {
+		name = name[:i]
+	}
+	expr := path + "." + strings.TrimSuffix(name, "[x]")
+	if len(vals) < def.Min {
+		v.add("error", "required", expr, "%s: minimum required = %d, but only found %d", elementLabel(def), def.Min, len(vals))
+	}
+	if def.Max >= 0 && len(vals) > def.Max {
+		v.add("error", "structure", expr, "%s: maximum allowed = %d, but found %d", elementLabel(def), def.Max, len(vals))
+	}
+	if def.Slicing != nil && len(def.slices) > 0 {
+		v.sliced(def, vals, names, path, expr)
+		return
+	}
+	for i, val := range vals {
+		v.value(def, val, indexed(path, names[i], i, def.Max))
+	}
+}
+
+func elementLabel(def *Element) string {
+	if def.SliceName != "" {
+		return def.Path + ":" + def.SliceName
+	}
+	return def.Path
+}
+
+// indexed is the FHIRPath of the i-th value: single-valued elements (max 1)
+// carry no index.
+func indexed(path, name string, i, max int) string {
+	if max == 1 {
+		return path + "." + name
+	}
+	return path + "." + name + "[" + strconv.Itoa(i) + "]"
+}
+
+// value checks one value: fixed, pattern, then its children.
+func (v *validator) value(def *Element, val any, expr string) {
+	if def.Fixed != nil && !equal(val, def.Fixed) {
+		v.add("error", "value", expr, "%s: value does not equal the fixed value %s", elementLabel(def), compact(def.Fixed))
+	}
+	if def.Pattern != nil && !matches(val, def.Pattern) {
+		v.add("error", "value", expr, "%s: value does not match the pattern %s", elementLabel(def), compact(def.Pattern))
+	}
+	if def.Binding != "" {
+		v.binding(def, val, expr)
+	}
+	obj, ok := val.(map[string]any)
+	if !ok {
+		return
+	}
+	if len(def.children) > 0 {
+		v.object(obj, def, expr)
+		return
+	}
+	// No constraints below this element here: its type's profile (an
+	// extension definition, a profiled datatype) may have some. Depth is
+	// bounded against profiles that refer to each other.
+	if tp := v.typeProfile(def); tp != nil && v.depth < 8 {
+		v.depth++
+		v.object(obj, tp.Root, expr)
+		v.depth--
+	}
+}
+
+// binding checks a required binding: a code must be in the ValueSet, a
+// Coding's system and code, a CodeableConcept at least one of its codings.
+// A ValueSet the package cannot expand is a warning, never a silent pass.
+func (v *validator) binding(def *Element, val any, expr string) {
+	var vs *valueSet
+	if v.valueSet != nil {
+		vs = v.valueSet(def.Binding)
+	}
+	if vs == nil {
+		v.add("warning", "not-supported", expr, "%s: ValueSet %s is not available; the required binding was not checked", elementLabel(def), def.Binding)
+		return
+	}
+	type coding struct{ system, code string }
+	var codings []coding
+	switch x := val.(type) {
+	case string:
+		codings = append(codings, coding{"", x})
+	case map[string]any:
+		if arr, ok := x["coding"].([]any); ok {
+			for _, c := range arr {
+				if m, ok := c.(map[string]any); ok {
+					s, _ := m["system"].(string)
+					cd, _ := m["code"].(string)
+					codings = append(codings, coding{s, cd})
+				}
+			}
+		} else if cd, ok := x["code"].(string); ok {
+			s, _ := x["system"].(string)
+			codings = append(codings, coding{s, cd})
+		} else {
+			return // a type without a code (e.g. Quantity without code)
+		}
+	default:
+		return
+	}
+	for _, c := range codings {
+		if c.code != "" && vs.has(c.system, c.code) {
+			return
+		}
+	}
+	shown := ""
+	if len(codings) > 0 {
+		shown = codings[0].code
+		if codings[0].system != "" {
+			shown = codings[0].system + "#" + shown
+		}
+	}
+	v.add("error", "code-invalid", expr, "%s: the code %q is not in the ValueSet %s (required binding)", elementLabel(def), shown, def.Binding)
+}
+
+// sliced assigns each value to the first slice whose discriminators it
+// meets, checks each slice's cardinality and content, and refuses values
+// no slice takes when the slicing is closed.
+func (v *validator) sliced(def *Element, vals []any, names []string, path, expr string) {
+	counts := make([]int, len(def.slices))
+	for i, val := range vals {
+		at := indexed(path, names[i], i, def.Max)
+		matched := false
+		for si, s := range def.slices {
+			if v.discriminate(def.Slicing, s, val) {
+				counts[si]++
+				v.value(s, val, at)
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			if def.Slicing.Rules == "closed" {
+				v.add("error", "structure", at, "%s: this element does not match any known slice of the closed slicing", def.Path)
+			} else {
+				v.value(def, val, at)
+			}
+		}
+	}
+	for si, s := range def.slices {
+		if counts[si] < s.Min {
+			v.add("error", "required", expr, "%s: minimum required = %d, but only found %d", elementLabel(s), s.Min, counts[si])
+		}
+		if s.Max >= 0 && counts[si] > s.Max {
+			v.add("error", "structure", expr, "%s: maximum allowed = %d, but found %d", elementLabel(s), s.Max, counts[si])
+		}
+	}
+}
+
+// discriminate reports whether val meets every value/pattern discriminator
+// of slice s. A slice that fixes nothing at a discriminator's path cannot
+// be told apart and takes nothing.
+func (v *validator) discriminate(sl *Slicing, s *Element, val any) bool {
+	for _, d := range sl.Discriminators {
+		if d.Type != "value" && d.Type != "pattern" {
+			continue
+		}
+		want, ok := v.slicePathValue(s, d.Path)
+		if !ok {
+			return false
+		}
+		got := instancePathValues(val, d.Path)
+		hit := false
+		for _, g := range got {
+			if (d.Type == "value" && equal(g, want)) || (d.Type == "pattern" && matches(g, want)) || (d.Type == "value" && matches(g, want)) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
+}
+
+// slicePathValue finds the fixed or pattern value a slice sets at a
+// discriminator path ($this, url, type.coding.code …), walking down the
+// slice's element definitions.
+func (v *validator) slicePathValue(s *Element, path string) (any, bool) {
+	e := s
+	if path != "$this" {
+		segs := strings.Split(path, ".")
+		for i, seg := range segs {
+			c := e.byName[seg]
+			if c == nil {
+				// A pattern on an ancestor may fix the value.
+				if e.Pattern != nil {
+					return sub(e.Pattern, segs[i:]), true
+				}
+				// The element's type profile may fix it (a profiled
+				// Identifier's system).
+				if tp := v.typeProfile(e); tp != nil && tp.Root != e {
+					if val, ok := (&validator{resolve: v.resolve}).slicePathValue(tp.Root, strings.Join(segs[i:], ".")); ok {
+						return val, true
+					}
+				}
+				// An extension's url is its definition's canonical URL.
+				if strings.Join(segs[i:], ".") == "url" && len(e.TypeProfiles) > 0 && len(e.Types) > 0 && e.Types[0] == "Extension" {
+					return e.TypeProfiles[0], true
+				}
+				return nil, false
+			}
+			e = c
+		}
+	}
+	if e.Fixed != nil {
+		return e.Fixed, true
+	}
+	if e.Pattern != nil {
+		return e.Pattern, true
+	}
+	return nil, false
+}
+
+func sub(v any, segs []string) any {
+	for _, s := range segs {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[s]
+		case []any:
+			if len(x) == 0 {
+				return nil
+			}
+			v = x[0]
+			if m, ok := v.(map[string]any); ok {
+				v = m[s]
+			}
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// instancePathValues collects the values at a dotted path in an instance,
+// flattening arrays.
+func instancePathValues(val any, path string) []any {
+	cur := []any{val}
+	if path == "$this" {
+		return cur
+	}
+	for _, seg := range strings.Split(path, ".") {
+		var next []any
+		for _, c := range cur {
+			obj, ok := c.(map[string]any)
+			if !ok {
+				continue
+			}
+			vals, _ := values(obj, seg)
+			next = append(next, vals...)
+		}
+		cur = next
+	}
+	return cur
+}
+
+// values returns the values of element name in obj (arrays flattened), with
+// the concrete JSON name of each (valueString for value[x]). A primitive
+// present only through its _name (extensions) counts as present.
+func values(obj map[string]any, name string) ([]any, []string) {
+	var out []any
+	var names []string
+	add := func(key string, v any, ext any) {
+		switch x := v.(type) {
+		case []any:
+			xe, _ := ext.([]any)
+			for i, item := range x {
+				if item == nil && (i >= len(xe) || xe[i] == nil) {
+					continue
+				}
+				out = append(out, item)
+				names = append(names, key)
+			}
+			if len(x) == 0 {
+				for _, item := range xe {
+					if item != nil {
+						out = append(out, nil)
+						names = append(names, key)
+					}
+				}
+			}
+		case nil:
+			if ext != nil {
+				if xe, ok := ext.([]any); ok {
+					for _, item := range xe {
+						if item != nil {
+							out = append(out, nil)
+							names = append(names, key)
+						}
+					}
+				} else {
+					out = append(out, nil)
+					names = append(names, key)
+				}
+			}
+		default:
+			out = append(out, v)
+			names = append(names, key)
+		}
+	}
+	if base, ok := strings.CutSuffix(name, "[x]"); ok {
+		for k, val := range obj {
+			if len(k) > len(base) && strings.HasPrefix(k, base) && k[len(base)] >= 'A' && k[len(base)] <= 'Z' {
+				add(k, val, obj["_"+k])
+			}
+		}
+		return out, names
+	}
+	add(name, obj[name], obj["_"+name])
+	return out, names
+}
+
+// equal is deep equality of decoded JSON; numbers compare by value.
+func equal(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			if !equal(xv, y[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !equal(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return scalar(a) == scalar(b)
+}
+
+// matches is FHIR pattern matching: every property of the pattern must be
+// present with a matching value; every item of a pattern array must match
+// some item of the instance array.
+func matches(val, pattern any) bool {
+	switch p := pattern.(type) {
+	case map[string]any:
+		obj, ok := val.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, pv := range p {
+			if !matches(obj[k], pv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		arr, ok := val.([]any)
+		if !ok {
+			return false
+		}
+		for _, pi := range p {
+			hit := false
+			for _, ai := range arr {
+				if matches(ai, pi) {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				return false
+			}
+		}
+		return true
+	}
+	return val != nil && scalar(val) == scalar(pattern)
+}
+
+func scalar(v any) string {
+	switch x := v.(type) {
+	case json.Number:
+		if f, err := x.Float64(); err == nil {
+			return strconv.FormatFloat(f, 'g', -1, 64)
+		}
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case nil:
+		return "\x00null"
+	}
+	return fmt.Sprint(v)
+}
+
+func compact(v any) string {
+	b, _ := json.Marshal(v)
+	if len(b) > 120 {
+		return string(b[:117]) + "..."
+	}
+	return string(b)
+}

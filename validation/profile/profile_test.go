@@ -1,0 +1,203 @@
+package profile
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fhirgate/fhirgate/validation/fhirxml"
+)
+
+const gematikCorpus = "../../../shared/fixtures/conformance/gematik-erp-task/valmodule-erp/src"
+
+func decode(t *testing.T, data []byte) map[string]any {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestGematikTaskCorpus: every gematik Task instance is classified as its
+// valid/ or invalid/ folder says, against GEM_ERP_PR_Task of the package
+// its version belongs to.
+func TestGematikTaskCorpus(t *testing.T) {
+	packages := map[string]string{
+		"GEM_ERP_PR_Task/1.5": "de.gematik.erezept-workflow.r4-1.5.2.tgz",
+		"GEM_ERP_PR_Task/1.3": "de.gematik.erezept-workflow.r4-1.3.1.tgz",
+		"ErxTask/1.1.1":       "de.gematik.erezept-workflow.r4-1.1.1.tgz",
+	}
+	files, _ := filepath.Glob(gematikCorpus + "/test/resources/OtherProfiles/*/*/*/*.xml")
+	if len(files) == 0 {
+		t.Skip("gematik corpus not found (../shared beside the checkout)")
+	}
+	loaded := map[string]*Package{}
+	for _, f := range files {
+		rel := strings.TrimPrefix(f, gematikCorpus+"/test/resources/OtherProfiles/")
+		parts := strings.Split(rel, "/")
+		key, verdict := parts[0]+"/"+parts[1], parts[2]
+		t.Run(rel, func(t *testing.T) {
+			pkgFile, ok := packages[key]
+			if !ok {
+				t.Fatalf("no package known for %s", key)
+			}
+			pkg := loaded[pkgFile]
+			if pkg == nil {
+				var err error
+				if pkg, err = LoadPackage(gematikCorpus + "/main/resources/erp/package/" + pkgFile); err != nil {
+					t.Fatal(err)
+				}
+				loaded[pkgFile] = pkg
+			}
+			xmlData, _ := os.ReadFile(f)
+			j, err := fhirxml.ToJSON(fhirxml.R4, xmlData)
+			if err != nil {
+				if verdict == "invalid" {
+					return // refused before the profile: also invalid
+				}
+				t.Fatalf("XML: %v", err)
+			}
+			res := decode(t, j)
+			meta, _ := res["meta"].(map[string]any)
+			profiles, _ := meta["profile"].([]any)
+			if len(profiles) == 0 {
+				t.Fatal("instance declares no profile")
+			}
+			p := pkg.Profile(profiles[0].(string))
+			if p == nil {
+				t.Fatalf("profile %s not in %s (%d profiles)", profiles[0], pkgFile, pkg.Len())
+			}
+			issues := p.Validate(res)
+			errors := 0
+			for _, is := range issues {
+				if is.Severity == "error" {
+					errors++
+				}
+			}
+			if (verdict == "valid") != (errors == 0) {
+				t.Errorf("folder says %s, %d errors: %+v", verdict, errors, issues)
+			}
+			if verdict == "invalid" {
+				t.Logf("refused: %+v", issues)
+			}
+		})
+	}
+}
+
+func TestPatternAndEqual(t *testing.T) {
+	num := func(s string) json.Number { return json.Number(s) }
+	cases := []struct {
+		val, pattern any
+		want         bool
+	}{
+		{map[string]any{"system": "a", "code": "b"}, map[string]any{"system": "a"}, true},
+		{map[string]any{"system": "x"}, map[string]any{"system": "a"}, false},
+		{map[string]any{"coding": []any{map[string]any{"system": "s", "code": "c"}, map[string]any{"system": "t"}}}, map[string]any{"coding": []any{map[string]any{"system": "t"}}}, true},
+		{num("1.50"), num("1.5"), true},
+		{nil, "x", false},
+	}
+	for i, c := range cases {
+		if got := matches(c.val, c.pattern); got != c.want {
+			t.Errorf("case %d: matches = %v", i, got)
+		}
+	}
+	if equal(map[string]any{"a": "b", "c": "d"}, map[string]any{"a": "b"}) {
+		t.Error("fixed compares as a pattern")
+	}
+}
+
+// The invalid instances are refused for the reason their files show, at
+// the element concerned.
+func TestGematikRefusalReasons(t *testing.T) {
+	pkg, err := LoadPackage(gematikCorpus + "/main/resources/erp/package/de.gematik.erezept-workflow.r4-1.5.2.tgz")
+	if err != nil {
+		t.Skip(err)
+	}
+	base, err := os.ReadFile(gematikCorpus + "/test/resources/OtherProfiles/GEM_ERP_PR_Task/1.5/valid/Task-9b48f82c-9c11-4a57-aa72-a805f9537a82.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := fhirxml.ToJSON(fhirxml.R4, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pkg.Profile("https://gematik.de/fhir/erp/StructureDefinition/GEM_ERP_PR_Task")
+	mutate := func(f func(map[string]any)) []Issue {
+		res := decode(t, j)
+		f(res)
+		var errs []Issue
+		for _, is := range p.Validate(res) {
+			if is.Severity == "error" {
+				errs = append(errs, is)
+			}
+		}
+		return errs
+	}
+	cases := []struct {
+		name       string
+		mutate     func(map[string]any)
+		code, expr string
+	}{
+		{"valid as is", func(map[string]any) {}, "", ""},
+		{"flowType code unknown", func(r map[string]any) {
+			ext := r["extension"].([]any)[0].(map[string]any)
+			ext["valueCoding"].(map[string]any)["code"] = "999"
+		}, "code-invalid", "Task.extension[0].valueCoding"},
+		{"flowType missing", func(r map[string]any) { r["extension"] = r["extension"].([]any)[1:] }, "required", "Task.extension"},
+		{"unknown identifier system (closed slicing)", func(r map[string]any) {
+			r["identifier"] = append(r["identifier"].([]any), map[string]any{"system": "urn:x", "value": "1"})
+		}, "structure", "Task.identifier[2]"},
+		{"intent not order (fixed)", func(r map[string]any) { r["intent"] = "plan" }, "value", "Task.intent"},
+		{"two PrescriptionIDs", func(r map[string]any) {
+			ids := r["identifier"].([]any)
+			r["identifier"] = append(ids, ids[0])
+		}, "structure", "Task.identifier"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			errs := mutate(c.mutate)
+			if c.code == "" {
+				if len(errs) != 0 {
+					t.Fatalf("errors: %+v", errs)
+				}
+				return
+			}
+			for _, e := range errs {
+				if e.Code == c.code && e.Expression == c.expr {
+					return
+				}
+			}
+			t.Errorf("no %s error at %s: %+v", c.code, c.expr, errs)
+		})
+	}
+}
+
+// FuzzValidate: any JSON object against GEM_ERP_PR_Task: no panic, and
+// every issue has a severity, a code and a text.
+func FuzzValidate(f *testing.F) {
+	pkg, err := LoadPackage(gematikCorpus + "/main/resources/erp/package/de.gematik.erezept-workflow.r4-1.5.2.tgz")
+	if err != nil {
+		f.Skip(err)
+	}
+	p := pkg.Profile("https://gematik.de/fhir/erp/StructureDefinition/GEM_ERP_PR_Task")
+	f.Add([]byte(`{"resourceType":"Task","extension":[{"url":"https://gematik.de/fhir/erp/StructureDefinition/GEM_ERP_EX_PrescriptionType","valueCoding":{"code":"160"}}],"identifier":[{"system":"x"}]}`))
+	f.Add([]byte(`{"resourceType":"Task","meta":{"profile":[1,null,{}]},"intent":["order"],"_intent":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		var m map[string]any
+		if dec.Decode(&m) != nil {
+			return
+		}
+		for _, is := range p.Validate(m) {
+			if is.Severity == "" || is.Code == "" || is.Text == "" {
+				t.Fatalf("incomplete issue %+v", is)
+			}
+		}
+	})
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/fhirgate/fhirgate/gateway/outcome"
 	"github.com/fhirgate/fhirgate/validation"
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
+	"github.com/fhirgate/fhirgate/validation/profile"
 )
 
 // validate prints one OperationOutcome (JSON, one line) per file and exits
@@ -21,6 +22,10 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ver := fs.String("version", "", "FHIR version: stu3 or r4 (required)")
+	var packages, profiles, as listFlag
+	fs.Var(&packages, "package", "FHIR package (.tgz) with profiles, ValueSets, CodeSystems (repeatable)")
+	fs.Var(&profiles, "profile", "StructureDefinition file with a snapshot (repeatable)")
+	fs.Var(&as, "as", "profile URL to validate against when the instance declares none in meta.profile (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -28,13 +33,35 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if p == nil {
 		return code
 	}
+	set := profile.NewSet()
+	for _, f := range packages {
+		pkg, err := profile.LoadPackage(f)
+		if err != nil {
+			fmt.Fprintln(stderr, "fhirgate validate:", err)
+			return 1
+		}
+		set.AddPackage(pkg)
+	}
+	for _, f := range profiles {
+		data, err := os.ReadFile(f)
+		if err == nil {
+			var sd *profile.Profile
+			if sd, err = profile.Load(data); err == nil {
+				set.AddProfile(sd)
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "fhirgate validate: %s: %v\n", f, err)
+			return 1
+		}
+	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "fhirgate validate: no file given")
 		return 2
 	}
 	rc := 0
 	for _, file := range fs.Args() {
-		issues, err := parseFile(p, file)
+		issues, err := parseFile(p, set, file, as)
 		if err != nil {
 			issues = []validation.Issue{{Severity: "fatal", Code: "exception", Text: err.Error()}}
 		}
@@ -123,18 +150,32 @@ func parserFor(ver string, stderr io.Writer) (*validation.Parser, int) {
 	return p, 0
 }
 
-func parseFile(p *validation.Parser, file string) ([]validation.Issue, error) {
+// parseFile parses and base-validates a file, then checks the profiles it
+// declares (or those of --as) when it could be read.
+func parseFile(p *validation.Parser, set *profile.Set, file string, as []string) ([]validation.Issue, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
+	var issues []validation.Issue
+	jsonData := data
+	var res any
 	if isXML(file, data) {
-		_, _, issues := p.ParseXML(data)
+		res, jsonData, issues = p.ParseXML(data)
+	} else {
+		res, issues = p.ParseJSON(data)
+	}
+	if res == nil || jsonData == nil {
 		return issues, nil
 	}
-	_, issues := p.ParseJSON(data)
-	return issues, nil
+	return append(issues, validation.ValidateProfiles(set, jsonData, as)...), nil
 }
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // isXML decides the input format: by extension, else by the first byte.
 func isXML(file string, data []byte) bool {

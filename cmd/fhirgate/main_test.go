@@ -7,6 +7,12 @@ import (
 	"testing"
 )
 
+const (
+	gematikSrc   = "../../../shared/fixtures/conformance/gematik-erp-task/valmodule-erp/src/"
+	gematikPkg   = gematikSrc + "main/resources/erp/package/de.gematik.erezept-workflow.r4-1.5.2.tgz"
+	gematikTasks = gematikSrc + "test/resources/OtherProfiles/GEM_ERP_PR_Task/1.5/"
+)
+
 func TestCommands(t *testing.T) {
 	const twiin = "../../validation/testdata/twiin/"
 	cases := []struct {
@@ -28,6 +34,10 @@ func TestCommands(t *testing.T) {
 		{"convert xml to json", []string{"convert", "--version", "stu3", "--to", "json", twiin + "cancel-notification-task.stu3.xml"}, 0, `"status": "cancelled"`, ""},
 		{"convert json to xml", []string{"convert", "--version", "stu3", "--to", "xml", twiin + "cancel-notification-task.json"}, 0, `<Task xmlns="http://hl7.org/fhir">`, ""},
 		{"convert invalid", []string{"convert", "--version", "stu3", "--to", "xml", twiin + "original-cancel-notification-task.json"}, 1, "", `"resourceType":"OperationOutcome"`},
+		{"validate against a package: invalid", []string{"validate", "--version", "r4", "--package", gematikPkg, gematikTasks + "invalid/invalid_Task-no-flowtype.xml"}, 1, "Task.extension:flowType: minimum required = 1", ""},
+		{"validate against a package: valid, unavailable profile is a warning", []string{"validate", "--version", "r4", "--package", gematikPkg, gematikTasks + "valid/Task-09330307-16ce-4cdc-810a-ca24ef80dde3.xml"}, 0, "identifier-kvid-10 is not available", ""},
+		{"validate --as a profile not loaded", []string{"validate", "--version", "stu3", "--as", "http://example.org/sd", twiin + "new-notification-task.json"}, 0, "profile http://example.org/sd is not available", ""},
+		{"validate bad package", []string{"validate", "--version", "r4", "--package", "nope.tgz", twiin + "new-notification-task.json"}, 1, "", "nope.tgz"},
 		{"convert bad --to", []string{"convert", "--version", "stu3", "--to", "yaml", twiin + "cancel-notification-task.json"}, 2, "", "usage"},
 	}
 	for _, c := range cases {

@@ -215,6 +215,7 @@ type validator struct {
 	resolve  func(string) *Profile
 	valueSet func(string) *valueSet
 	depth    int
+	missing  map[string]bool // type profiles already reported unavailable
 }
 
 // typeProfile returns the first resolvable profile of def's type.
@@ -302,11 +303,22 @@ func (v *validator) value(def *Element, val any, expr string) {
 	}
 	// No constraints below this element here: its type's profile (an
 	// extension definition, a profiled datatype) may have some. Depth is
-	// bounded against profiles that refer to each other.
+	// bounded against profiles that refer to each other. A profile that is
+	// not loaded is reported once, as a warning: the instance may well be
+	// valid, but this gateway cannot tell.
 	if tp := v.typeProfile(def); tp != nil && v.depth < 8 {
 		v.depth++
 		v.object(obj, tp.Root, expr)
 		v.depth--
+	} else if tp == nil && len(def.TypeProfiles) > 0 {
+		u := def.TypeProfiles[0]
+		if v.missing == nil {
+			v.missing = map[string]bool{}
+		}
+		if !v.missing[u] {
+			v.missing[u] = true
+			v.add("warning", "not-supported", expr, "%s: profile %s is not available; the element was not checked against it", elementLabel(def), u)
+		}
 	}
 }
 
@@ -319,6 +331,12 @@ func (v *validator) binding(def *Element, val any, expr string) {
 		vs = v.valueSet(def.Binding)
 	}
 	if vs == nil {
+		// A bare code bound to a core ValueSet is an enum in the
+		// google/fhir model: the base parser has already refused any code
+		// outside it, so there is nothing left to warn about.
+		if _, isCode := val.(string); isCode && strings.HasPrefix(def.Binding, "http://hl7.org/fhir/ValueSet/") {
+			return
+		}
 		v.add("warning", "not-supported", expr, "%s: ValueSet %s is not available; the required binding was not checked", elementLabel(def), def.Binding)
 		return
 	}

@@ -260,3 +260,28 @@ func (t *typeInfo) choiceElement(name string) (*element, *typeInfo, bool) {
 	}
 	return nil, nil, false
 }
+
+// IsList reports whether the element at a FHIR path (Task.identifier.system,
+// Task.input.value[x]) repeats; ok is false when the path is not known.
+func (m *Model) IsList(path string) (list, ok bool) {
+	segs := strings.Split(path, ".")
+	t := m.resources[segs[0]]
+	if t == nil {
+		return false, false
+	}
+	for i, seg := range segs[1:] {
+		seg = strings.TrimSuffix(seg, "[x]")
+		e := t.byName[seg]
+		if e == nil {
+			return false, false
+		}
+		if i == len(segs)-2 {
+			return e.list, true
+		}
+		if e.typ == nil || e.typ.choices != nil {
+			return false, false
+		}
+		t = e.typ
+	}
+	return false, false
+}

@@ -4,8 +4,13 @@
 // its snapshot into an element tree; validating walks the resource's JSON
 // along that tree and allocates only for the issues it finds.
 //
-// Not yet here (next steps of the engine): differential-only profiles
-// (applied over the base definition), bindings, reference targets, type and
+// A profile without a snapshot is compiled from its differential: the
+// differential's elements are the constraints, and the base definition's own
+// (cardinality, types, codes) are those the base parser (jsonformat) has
+// already enforced before any profile is checked. Parents a differential
+// leaves out are unconstrained.
+//
+// Not yet here (next steps of the engine): reference targets, type and
 // profile discriminators, and FHIRPath invariants.
 package profile
 
@@ -14,6 +19,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/fhirgate/fhirgate/validation/fhirxml"
 )
 
 // Element is one compiled ElementDefinition.
@@ -92,9 +99,13 @@ func Load(data []byte) (*Profile, error) {
 		URL          string `json:"url"`
 		Version      string `json:"version"`
 		Type         string `json:"type"`
+		FHIRVersion  string `json:"fhirVersion"`
 		Snapshot     *struct {
 			Element []json.RawMessage `json:"element"`
 		} `json:"snapshot"`
+		Differential *struct {
+			Element []json.RawMessage `json:"element"`
+		} `json:"differential"`
 	}
 	if err := json.Unmarshal(data, &sd); err != nil {
 		return nil, fmt.Errorf("StructureDefinition: %w", err)
@@ -102,12 +113,23 @@ func Load(data []byte) (*Profile, error) {
 	if sd.ResourceType != "StructureDefinition" {
 		return nil, fmt.Errorf("not a StructureDefinition")
 	}
-	if sd.Snapshot == nil || len(sd.Snapshot.Element) == 0 {
-		return nil, fmt.Errorf("StructureDefinition %s has no snapshot (differential-only profiles are not supported yet)", sd.URL)
+	elements := []json.RawMessage(nil)
+	differential := false
+	switch {
+	case sd.Snapshot != nil && len(sd.Snapshot.Element) > 0:
+		elements = sd.Snapshot.Element
+	case sd.Differential != nil && len(sd.Differential.Element) > 0:
+		elements, differential = sd.Differential.Element, true
+	default:
+		return nil, fmt.Errorf("StructureDefinition %s has neither snapshot nor differential", sd.URL)
 	}
 	p := &Profile{URL: sd.URL, Version: sd.Version, Type: sd.Type}
 	byID := map[string]*Element{}
-	for i, raw := range sd.Snapshot.Element {
+	if differential {
+		root := &Element{ID: sd.Type, Path: sd.Type, Max: -1, byName: map[string]*Element{}}
+		p.Root, byID[sd.Type] = root, root
+	}
+	for i, raw := range elements {
 		var re rawElement
 		if err := json.Unmarshal(raw, &re); err != nil {
 			return nil, fmt.Errorf("element %d: %w", i, err)
@@ -119,7 +141,12 @@ func Load(data []byte) (*Profile, error) {
 		if re.Min != nil {
 			e.Min = *re.Min
 		}
-		if re.Max != "" && re.Max != "*" {
+		if re.Max == "" && differential {
+			// Inherited from the base definition: the base model knows.
+			if list, ok := baseModel(sd.FHIRVersion).IsList(e.Path); ok && !list {
+				e.Max = 1
+			}
+		} else if re.Max != "" && re.Max != "*" {
 			n, err := strconv.Atoi(re.Max)
 			if err != nil {
 				return nil, fmt.Errorf("element %s: max %q", e.ID, re.Max)
@@ -151,10 +178,16 @@ func Load(data []byte) (*Profile, error) {
 				json.Unmarshal(v, &e.Pattern)
 			}
 		}
-		if i == 0 {
+		if e.ID == p.Type || (i == 0 && !differential) {
+			if differential && p.Root != nil {
+				e.byName, e.children, e.slices = p.Root.byName, p.Root.children, p.Root.slices
+			}
 			p.Root = e
 			byID[e.ID] = e
 			continue
+		}
+		if differential {
+			implicitParents(byID, e.ID)
 		}
 		if err := attach(byID, e); err != nil {
 			return nil, err
@@ -162,6 +195,37 @@ func Load(data []byte) (*Profile, error) {
 		byID[e.ID] = e
 	}
 	return p, nil
+}
+
+// baseModel is the element model of a profile's FHIR version (R4 unless
+// the profile says 3.x).
+func baseModel(fhirVersion string) *fhirxml.Model {
+	if strings.HasPrefix(fhirVersion, "3.") {
+		return fhirxml.ModelFor(fhirxml.STU3)
+	}
+	return fhirxml.ModelFor(fhirxml.R4)
+}
+
+// implicitParents creates the unconstrained ancestors a differential leaves
+// out (Task.requester for Task.requester.agent).
+func implicitParents(byID map[string]*Element, id string) {
+	dot := strings.LastIndexByte(id, '.')
+	if dot < 0 {
+		return
+	}
+	parent := id[:dot]
+	if _, ok := byID[parent]; ok {
+		return
+	}
+	implicitParents(byID, parent)
+	path := parent
+	last := parent[strings.LastIndexByte(parent, '.')+1:]
+	if i := strings.IndexByte(last, ':'); i >= 0 {
+		path = parent[:len(parent)-len(last)+i]
+	}
+	e := &Element{ID: parent, Path: path, Max: -1, byName: map[string]*Element{}}
+	attach(byID, e)
+	byID[parent] = e
 }
 
 // attach links e under its parent by id: "Task.extension:flowType" is a
@@ -383,6 +447,16 @@ func (v *validator) binding(def *Element, val any, expr string) {
 // no slice takes when the slicing is closed.
 func (v *validator) sliced(def *Element, vals []any, names []string, path, expr string) {
 	counts := make([]int, len(def.slices))
+	// A slice whose discriminating value cannot be found (it lives in a
+	// profile that is not loaded) can neither take values nor be proven
+	// empty: what depends on it becomes a warning.
+	unknown := ""
+	for _, s := range def.slices {
+		if !v.determinable(def.Slicing, s) {
+			unknown = elementLabel(s)
+			break
+		}
+	}
 	for i, val := range vals {
 		at := indexed(path, names[i], i, def.Max)
 		matched := false
@@ -395,7 +469,9 @@ func (v *validator) sliced(def *Element, vals []any, names []string, path, expr 
 			}
 		}
 		if !matched {
-			if def.Slicing.Rules == "closed" {
+			if def.Slicing.Rules == "closed" && unknown != "" {
+				v.add("warning", "not-supported", at, "%s: this element matches no slice that can be checked here (the discriminator of %s is in a profile that is not available)", def.Path, unknown)
+			} else if def.Slicing.Rules == "closed" {
 				v.add("error", "structure", at, "%s: this element does not match any known slice of the closed slicing", def.Path)
 			} else {
 				v.value(def, val, at)
@@ -403,6 +479,10 @@ func (v *validator) sliced(def *Element, vals []any, names []string, path, expr 
 		}
 	}
 	for si, s := range def.slices {
+		if counts[si] < s.Min && !v.determinable(def.Slicing, s) {
+			v.add("warning", "not-supported", expr, "%s: minimum %d not checked: its discriminator is in a profile that is not available", elementLabel(s), s.Min)
+			continue
+		}
 		if counts[si] < s.Min {
 			v.add("error", "required", expr, "%s: minimum required = %d, but only found %d", elementLabel(s), s.Min, counts[si])
 		}
@@ -433,6 +513,20 @@ func (v *validator) discriminate(sl *Slicing, s *Element, val any) bool {
 			}
 		}
 		if !hit {
+			return false
+		}
+	}
+	return true
+}
+
+// determinable reports whether every value/pattern discriminator of a
+// slice has a value to compare with.
+func (v *validator) determinable(sl *Slicing, s *Element) bool {
+	for _, d := range sl.Discriminators {
+		if d.Type != "value" && d.Type != "pattern" {
+			continue
+		}
+		if _, ok := v.slicePathValue(s, d.Path); !ok {
 			return false
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -60,34 +61,63 @@ func LoadPackage(file string) (*Package, error) {
 			pkg.Name, pkg.Version = meta.Name, meta.Version
 			continue
 		}
-		var head struct {
-			ResourceType string `json:"resourceType"`
+		pkg.add(data)
+	}
+	pkg.link()
+	return pkg, nil
+}
+
+// LoadDir reads every *.json resource of a directory as one package (the
+// project's own profiles, ValueSets and CodeSystems). A StructureDefinition
+// that does not compile is an error here: these files are the project's.
+func LoadDir(dir string) (*Package, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	pkg := &Package{Name: filepath.Base(dir), profiles: map[string]*Profile{}, terms: newTerminology()}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
 		}
-		if json.Unmarshal(data, &head) != nil {
-			continue
+		if err := pkg.add(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
 		}
-		switch head.ResourceType {
-		case "ValueSet":
-			pkg.terms.addValueSet(data)
-			continue
-		case "CodeSystem":
-			pkg.terms.addCodeSystem(data)
-			continue
-		case "StructureDefinition":
-		default:
-			continue
-		}
+	}
+	pkg.link()
+	return pkg, nil
+}
+
+// add takes one resource of a package: StructureDefinitions are compiled,
+// ValueSets and CodeSystems kept for expansion, anything else skipped.
+func (pkg *Package) add(data []byte) error {
+	var head struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if json.Unmarshal(data, &head) != nil {
+		return nil
+	}
+	switch head.ResourceType {
+	case "ValueSet":
+		pkg.terms.addValueSet(data)
+	case "CodeSystem":
+		pkg.terms.addCodeSystem(data)
+	case "StructureDefinition":
 		p, err := Load(data)
 		if err != nil {
-			continue // differential-only definitions: not usable yet
+			return err
 		}
 		pkg.profiles[p.URL] = p
 	}
+	return nil
+}
+
+func (pkg *Package) link() {
 	for _, p := range pkg.profiles {
 		p.resolve = pkg.Profile
 		p.valueSet = pkg.terms.valueSet
 	}
-	return pkg, nil
 }
 
 // Profile returns the profile with a canonical URL, ignoring a |version

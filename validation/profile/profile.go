@@ -10,8 +10,11 @@
 // already enforced before any profile is checked. Parents a differential
 // leaves out are unconstrained.
 //
+// FHIRPath invariants (ElementDefinition.constraint) are compiled at load
+// with gofhir/fhirpath and evaluated on one parsed copy of the resource.
+//
 // Not yet here (next steps of the engine): reference targets, type and
-// profile discriminators, and FHIRPath invariants.
+// profile discriminators, constraints on slices.
 package profile
 
 import (
@@ -70,6 +73,8 @@ type Profile struct {
 	resolve func(url string) *Profile
 	// valueSet expands a ValueSet by URL (set by a Package).
 	valueSet func(url string) *valueSet
+	// invariants are the compiled FHIRPath constraints.
+	invariants []invariant
 }
 
 type rawElement struct {
@@ -90,6 +95,7 @@ type rawElement struct {
 		Strength string `json:"strength"`
 		ValueSet string `json:"valueSet"`
 	} `json:"binding"`
+	Constraint []rawConstraint `json:"constraint"`
 }
 
 // Load compiles a StructureDefinition (JSON) with a snapshot.
@@ -157,6 +163,7 @@ func Load(data []byte) (*Profile, error) {
 			e.Types = append(e.Types, t.Code)
 			e.TypeProfiles = append(e.TypeProfiles, t.Profile...)
 		}
+		p.compileInvariants(e, re.Constraint)
 		if re.Binding != nil && re.Binding.Strength == "required" {
 			e.Binding = re.Binding.ValueSet
 		}
@@ -271,6 +278,7 @@ func (p *Profile) Validate(resource map[string]any) []Issue {
 		return v.issues
 	}
 	v.object(resource, p.Root, p.Type)
+	v.checkInvariants(p, resource)
 	return v.issues
 }
 

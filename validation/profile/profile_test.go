@@ -240,3 +240,53 @@ func TestDifferentialProfile(t *testing.T) {
 		t.Errorf("errors %v", codes)
 	}
 }
+
+// Invariants of the snapshot are evaluated: R4 Task inv-1 (lastModified
+// not before authoredOn), dom-2 (no nested contained), ext-1 (extension
+// with value or extensions, not both).
+func TestInvariants(t *testing.T) {
+	pkg, err := LoadPackage(gematikCorpus + "/main/resources/erp/package/de.gematik.erezept-workflow.r4-1.5.2.tgz")
+	if err != nil {
+		t.Skip(err)
+	}
+	p := pkg.Profile("https://gematik.de/fhir/erp/StructureDefinition/GEM_ERP_PR_Task")
+	if len(p.invariants) < 5 {
+		t.Fatalf("only %d invariants compiled", len(p.invariants))
+	}
+	base, _ := os.ReadFile(gematikCorpus + "/test/resources/OtherProfiles/GEM_ERP_PR_Task/1.5/valid/Task-9b48f82c-9c11-4a57-aa72-a805f9537a82.xml")
+	j, err := fhirxml.ToJSON(fhirxml.R4, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		mutate func(map[string]any)
+		key    string
+	}{
+		{"lastModified before authoredOn", func(r map[string]any) {
+			r["authoredOn"] = "2025-10-02T10:00:00+00:00"
+			r["lastModified"] = "2025-10-01T10:00:00+00:00"
+		}, "inv-1"},
+		{"nested contained", func(r map[string]any) {
+			r["contained"] = []any{map[string]any{"resourceType": "Basic", "id": "b", "contained": []any{map[string]any{"resourceType": "Basic", "id": "c"}}}}
+		}, "dom-2"},
+		{"extension with value and extensions", func(r map[string]any) {
+			ext := r["extension"].([]any)[0].(map[string]any)
+			ext["extension"] = []any{map[string]any{"url": "x", "valueString": "y"}}
+		}, "ext-1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := decode(t, j)
+			if errs := errorsOf(p.Validate(res)); len(errs) != 0 {
+				t.Fatalf("valid instance has errors: %+v", errs)
+			}
+			c.mutate(res)
+			for _, is := range p.Validate(res) {
+				if is.Code == "invariant" && strings.Contains(is.Text, "constraint "+c.key+" failed") && is.Severity == "error" {
+					return
+				}
+			}
+			t.Errorf("%s not reported: %+v", c.key, p.Validate(res))
+		})
+	}
+}

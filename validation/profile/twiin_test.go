@@ -165,3 +165,16 @@ func TestTwiinMutations(t *testing.T) {
 		})
 	}
 }
+
+// The STU3 base invariants carried by the Twiin profiles are evaluated.
+func TestTwiinInvariants(t *testing.T) {
+	pkg := twiinProfiles(t)
+	res := loadInstance(t, "new-notification-task.stu3.xml")
+	res["lastModified"] = "2020-01-01T00:00:00Z" // before authoredOn
+	for _, is := range pkg.Profile(twiinNotification).Validate(res) {
+		if is.Code == "invariant" && strings.Contains(is.Text, "inv-1") {
+			return
+		}
+	}
+	t.Error("inv-1 not reported")
+}

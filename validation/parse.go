@@ -97,13 +97,15 @@ func NewParser(v Version) (*Parser, error) {
 func (p *Parser) ParseJSON(data []byte) (proto.Message, []Issue) {
 	rep := &issueReporter{}
 	res, err := p.u.UnmarshalWithErrorReporter(data, rep)
-	issues := rep.issues
+	issues := append(rep.issues, emptyArrayIssues(data)...)
 	if err != nil {
 		issues = append(issues, unmarshalIssues(err)...)
 		if !HasErrors(issues) {
 			issues = append(issues, Issue{Severity: "error", Code: "structure", Text: "the resource could not be read"})
 		}
 		res = nil
+	} else {
+		issues = append(issues, resourceIDIssues(res)...)
 	}
 	sortIssues(issues)
 	return res, issues

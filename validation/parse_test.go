@@ -193,3 +193,38 @@ func TestXMLAndJSONAgree(t *testing.T) {
 		}
 	}
 }
+
+func TestBaseRulesBeyondJSONFormat(t *testing.T) {
+	for _, c := range []struct {
+		v          Version
+		json, expr string
+		code, text string
+	}{
+		{R4, `{"resourceType":"Task","id":"org_1","status":"ready","intent":"order"}`, "Task.id", "value", "invalid resource id"},
+		{R4, `{"resourceType":"Task","id":"` + strings.Repeat("a", 65) + `","status":"ready","intent":"order"}`, "Task.id", "value", "invalid resource id"},
+		{STU3, `{"resourceType":"Task","status":"ready","intent":"order","contained":[{"resourceType":"Patient","id":"a b"}]}`, "Task.contained[0].id", "value", "invalid resource id"},
+		{R4, `{"resourceType":"Task","status":"ready","intent":"order","identifier":[ ]}`, "", "structure", "an array cannot be empty"},
+	} {
+		_, issues := mustParser(t, c.v).ParseJSON([]byte(c.json))
+		found := false
+		for _, is := range issues {
+			if is.Code == c.code && is.Expression == c.expr && strings.Contains(is.Text, c.text) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: %+v", c.json[:50], issues)
+		}
+	}
+	// "[]" inside a string is not an empty array.
+	if _, issues := mustParser(t, R4).ParseJSON([]byte(`{"resourceType":"Task","status":"ready","intent":"order","description":"a [] b \" []"}`)); len(issues) != 0 {
+		t.Errorf("%+v", issues)
+	}
+}
+
+func TestR4ContainedIDs(t *testing.T) {
+	_, issues := mustParser(t, R4).ParseJSON([]byte(`{"resourceType":"Task","status":"ready","intent":"order","contained":[{"resourceType":"Patient","id":"ok"},{"resourceType":"Organization","id":"org_1"}]}`))
+	if len(issues) != 1 || issues[0].Expression != "Task.contained[1].id" {
+		t.Errorf("%+v", issues)
+	}
+}

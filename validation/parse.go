@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -95,6 +97,64 @@ func NewParser(v Version) (*Parser, error) {
 // missing required element) is returned with its error issues, so later
 // checks can add theirs.
 func (p *Parser) ParseJSON(data []byte) (proto.Message, []Issue) {
+	if p.version == R4 && bytes.Contains(data, []byte(`"Parameters"`)) {
+		if res, issues, ok := p.parseParameters(data); ok {
+			return res, issues
+		}
+	}
+	return p.parseJSON(data)
+}
+
+// parseParameters works around google/fhir v0.7.4, whose R4 unmarshaller
+// refuses every field of a resource in Parameters.parameter.resource: the
+// nested resources are taken out, parsed on their own with this parser, and
+// their issues located under their parameter. ok is false when data is not
+// a Parameters resource with nested resources.
+func (p *Parser) parseParameters(data []byte) (proto.Message, []Issue, bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var obj map[string]any
+	if dec.Decode(&obj) != nil || obj["resourceType"] != "Parameters" {
+		return nil, nil, false
+	}
+	var issues []Issue
+	found := false
+	var walk func(params []any, path string)
+	walk = func(params []any, path string) {
+		for i, item := range params {
+			prm, ok := item.(map[string]any)
+			if !ok {
+				continue
+			}
+			at := fmt.Sprintf("%s[%d]", path, i)
+			if r, ok := prm["resource"].(map[string]any); ok {
+				found = true
+				delete(prm, "resource")
+				raw, _ := json.Marshal(r)
+				_, sub := p.ParseJSON(raw)
+				for _, is := range sub {
+					is.Expression = at + ".resource" + strings.TrimPrefix(is.Expression, fmt.Sprint(r["resourceType"]))
+					issues = append(issues, is)
+				}
+			}
+			if parts, ok := prm["part"].([]any); ok {
+				walk(parts, at+".part")
+			}
+		}
+	}
+	params, _ := obj["parameter"].([]any)
+	walk(params, "Parameters.parameter")
+	if !found {
+		return nil, nil, false
+	}
+	outer, _ := json.Marshal(obj)
+	res, own := p.parseJSON(outer)
+	issues = append(own, issues...)
+	sortIssues(issues)
+	return res, issues, true
+}
+
+func (p *Parser) parseJSON(data []byte) (proto.Message, []Issue) {
 	rep := &issueReporter{}
 	res, err := p.u.UnmarshalWithErrorReporter(data, rep)
 	issues := append(rep.issues, emptyArrayIssues(data)...)

@@ -228,3 +228,18 @@ func TestR4ContainedIDs(t *testing.T) {
 		t.Errorf("%+v", issues)
 	}
 }
+
+// Resources in R4 Parameters.parameter.resource (and part) are parsed on
+// their own; their problems are located under their parameter.
+func TestParametersNestedResources(t *testing.T) {
+	p := mustParser(t, R4)
+	res, issues := p.ParseJSON([]byte(`{"resourceType":"Parameters","parameter":[
+		{"name":"a","resource":{"resourceType":"Patient","id":"p1","gender":"male"}},
+		{"name":"b","part":[{"name":"c","resource":{"resourceType":"Task","intent":"order"}}]}]}`))
+	if res == nil || len(issues) != 1 || issues[0].Expression != "Parameters.parameter[1].part[0].resource.status" || issues[0].Code != "required" {
+		t.Errorf("%v %+v", res != nil, issues)
+	}
+	if _, issues := p.ParseJSON([]byte(`{"resourceType":"Parameters","parameter":[{"name":"a","resource":{"resourceType":"Patient","gender":"male"}}]}`)); len(issues) != 0 {
+		t.Errorf("%+v", issues)
+	}
+}

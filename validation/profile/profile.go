@@ -38,6 +38,8 @@ type Element struct {
 	// Binding is a required binding's ValueSet URL ("" when none or not
 	// required: only required bindings are enforced).
 	Binding string
+	// TargetProfiles are the allowed targets of a Reference.
+	TargetProfiles []string
 	// TypeProfiles are the profiles the element's type must conform to
 	// (an extension slice's extension definition, a profiled Identifier).
 	TypeProfiles []string
@@ -88,8 +90,9 @@ type rawElement struct {
 		Rules         string          `json:"rules"`
 	} `json:"slicing"`
 	Type []struct {
-		Code    string   `json:"code"`
-		Profile []string `json:"profile"`
+		Code          string   `json:"code"`
+		Profile       []string `json:"profile"`
+		TargetProfile []string `json:"targetProfile"`
 	} `json:"type"`
 	Binding *struct {
 		Strength string `json:"strength"`
@@ -162,6 +165,7 @@ func Load(data []byte) (*Profile, error) {
 		for _, t := range re.Type {
 			e.Types = append(e.Types, t.Code)
 			e.TypeProfiles = append(e.TypeProfiles, t.Profile...)
+			e.TargetProfiles = append(e.TargetProfiles, t.TargetProfile...)
 		}
 		p.compileInvariants(e, re.Constraint)
 		if re.Binding != nil && re.Binding.Strength == "required" {
@@ -365,6 +369,9 @@ func (v *validator) value(def *Element, val any, expr string) {
 	if def.Binding != "" {
 		v.binding(def, val, expr)
 	}
+	if len(def.TargetProfiles) > 0 {
+		v.referenceTarget(def, val, expr)
+	}
 	obj, ok := val.(map[string]any)
 	if !ok {
 		return
@@ -448,6 +455,52 @@ func (v *validator) binding(def *Element, val any, expr string) {
 		}
 	}
 	v.add("error", "code-invalid", expr, "%s: the code %q is not in the ValueSet %s (required binding)", elementLabel(def), shown, def.Binding)
+}
+
+// referenceTarget checks that a literal reference ("Type/id", or an
+// absolute URL ending so) points at a resource type the element allows.
+// Contained (#), urn: and identifier-only references cannot be judged from
+// the string and are left alone. A core target profile names its type in
+// its last URL segment; another profile must be loaded to know its type,
+// and one that is not leaves the reference unchecked.
+func (v *validator) referenceTarget(def *Element, val any, expr string) {
+	obj, ok := val.(map[string]any)
+	if !ok {
+		return
+	}
+	ref, _ := obj["reference"].(string)
+	if ref == "" || strings.HasPrefix(ref, "#") || strings.HasPrefix(ref, "urn:") {
+		return
+	}
+	segs := strings.Split(strings.SplitN(ref, "?", 2)[0], "/")
+	if len(segs) >= 4 && segs[len(segs)-2] == "_history" {
+		segs = segs[:len(segs)-2]
+	}
+	if len(segs) < 2 {
+		return
+	}
+	typ := segs[len(segs)-2]
+	var allowed []string
+	for _, tp := range def.TargetProfiles {
+		name := tp[strings.LastIndexByte(tp, '/')+1:]
+		if p := v.resolveProfile(tp); p != nil {
+			name = p.Type
+		} else if !strings.HasPrefix(tp, "http://hl7.org/fhir/StructureDefinition/") {
+			return // a profile not loaded: its resource type is unknown here
+		}
+		if name == typ || name == "Resource" {
+			return
+		}
+		allowed = append(allowed, name)
+	}
+	v.add("error", "invalid", expr+".reference", "%s: a reference to %s is not allowed here (allowed: %s)", elementLabel(def), typ, strings.Join(allowed, ", "))
+}
+
+func (v *validator) resolveProfile(url string) *Profile {
+	if v.resolve == nil {
+		return nil
+	}
+	return v.resolve(url)
 }
 
 // sliced assigns each value to the first slice whose discriminators it

@@ -290,3 +290,23 @@ func TestInvariants(t *testing.T) {
 		})
 	}
 }
+
+func TestReferenceTargets(t *testing.T) {
+	p, err := Load([]byte(`{"resourceType":"StructureDefinition","url":"http://x/sd","type":"Task","fhirVersion":"4.0.1",
+	  "differential":{"element":[{"id":"Task","path":"Task"},
+	  {"id":"Task.for","path":"Task.for","type":[{"code":"Reference","targetProfile":["http://hl7.org/fhir/StructureDefinition/Patient","http://hl7.org/fhir/StructureDefinition/Group"]}]}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, ok := range map[string]bool{
+		"Patient/1": true, "Group/g": true, "https://server.example/fhir/Patient/1/_history/2": true,
+		"#contained": true, "urn:uuid:1234": true, "Practitioner/1": false, "https://server.example/fhir/Device/9": false,
+	} {
+		errs := errorsOf(p.Validate(map[string]any{"resourceType": "Task", "for": map[string]any{"reference": ref}}))
+		if (len(errs) == 0) != ok {
+			t.Errorf("%s: %+v", ref, errs)
+		} else if !ok && (errs[0].Expression != "Task.for.reference" || errs[0].Code != "invalid") {
+			t.Errorf("%s: %+v", ref, errs[0])
+		}
+	}
+}

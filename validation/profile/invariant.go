@@ -7,8 +7,14 @@ import (
 
 	"github.com/gofhir/fhirpath"
 	"github.com/gofhir/fhirpath/eval"
+	"github.com/gofhir/fhirpath/funcs"
 	"github.com/gofhir/fhirpath/types"
 )
+
+// A profile's invariant may call trace(), which gofhir/fhirpath writes to
+// stderr by default: resource content — patient data — would reach the
+// logs. Tracing is off for every evaluation in this process.
+func init() { funcs.SetTraceLogger(funcs.NullTraceLogger{}) }
 
 // invariant is one ElementDefinition.constraint, compiled once.
 type invariant struct {

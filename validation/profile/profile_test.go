@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
+	"github.com/gofhir/fhirpath/funcs"
 )
 
 const gematikCorpus = "../../../shared/fixtures/conformance/gematik-erp-task/valmodule-erp/src"
@@ -308,5 +309,21 @@ func TestReferenceTargets(t *testing.T) {
 		} else if !ok && (errs[0].Expression != "Task.for.reference" || errs[0].Code != "invalid") {
 			t.Errorf("%s: %+v", ref, errs[0])
 		}
+	}
+}
+
+// trace() in an invariant writes nothing: the library's logger (which
+// would print resource content to stderr) is replaced by the null logger.
+func TestTraceIsSilent(t *testing.T) {
+	if _, ok := funcs.GetTraceLogger().(funcs.NullTraceLogger); !ok {
+		t.Fatalf("trace logger is %T", funcs.GetTraceLogger())
+	}
+	p, err := Load([]byte(`{"resourceType":"StructureDefinition","url":"http://x/sd","type":"Task","fhirVersion":"4.0.1",
+	  "differential":{"element":[{"id":"Task","path":"Task","constraint":[{"key":"t-1","severity":"error","human":"h","expression":"description.trace('d').exists()"}]}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := errorsOf(p.Validate(map[string]any{"resourceType": "Task", "description": "x"})); len(errs) != 0 {
+		t.Errorf("%+v", errs)
 	}
 }

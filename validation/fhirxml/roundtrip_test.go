@@ -320,3 +320,40 @@ func firstDiff(got, want string) string {
 	}
 	return ""
 }
+
+// TestSharedFixturePairs: every other resource under ../shared/fixtures
+// that exists in both formats converts either way without semantic change.
+func TestSharedFixturePairs(t *testing.T) {
+	const fx = "../../../shared/fixtures/"
+	pairs := [][2]string{
+		{"twiin/mgraauw-TA-Notified-Pull-Proposed-IG/output/Task-NewTask.json", "twiin/mgraauw-TA-Notified-Pull-Proposed-IG/output/Task-NewTask.xml"},
+		{"twiin/mgraauw-TA-Notified-Pull-Proposed-IG/output/Task-CancelTask.json", "twiin/mgraauw-TA-Notified-Pull-Proposed-IG/output/Task-CancelTask.xml"},
+		{"twiin/mgraauw-TA-Notified-Pull-Proposed-IG/output/StructureDefinition-tanp-task.json", "twiin/mgraauw-TA-Notified-Pull-Proposed-IG/output/StructureDefinition-tanp-task.xml"},
+		{"twiin/mgraauw-TA-Notified-Pull-Proposed-IG/output/StructureDefinition-tanp-canceltask.json", "twiin/mgraauw-TA-Notified-Pull-Proposed-IG/output/StructureDefinition-tanp-canceltask.xml"},
+		{"erezept/fhir-profiles-erp_1.6.4/OperationOutcome-ExampleOperationAbortErrorAVS.json", "erezept/eRezept-Examples_workflow-1.4.3_xml/OperationOutcome-ExampleOperationAbortErrorAVS.xml"},
+		{"erezept/fhir-profiles-erp_1.6.4/OperationOutcome-ExampleOperationAbortErrorPVS.json", "erezept/eRezept-Examples_workflow-1.4.3_xml/OperationOutcome-ExampleOperationAbortErrorPVS.xml"},
+	}
+	for _, p := range pairs {
+		t.Run(filepath.Base(p[0]), func(t *testing.T) {
+			j, err1 := os.ReadFile(fx + p[0])
+			x, err2 := os.ReadFile(fx + p[1])
+			if err1 != nil || err2 != nil {
+				t.Skip("fixtures not found")
+			}
+			got, err := ToJSON(R4, x)
+			if err != nil {
+				t.Fatalf("ToJSON: %v", err)
+			}
+			if d := diffJSON(normJSON(t, got, R4), normJSON(t, j, R4), ""); d != "" {
+				t.Errorf("XML→JSON differs: %s", d)
+			}
+			gx, err := ToXML(R4, j)
+			if err != nil {
+				t.Fatalf("ToXML: %v", err)
+			}
+			if g, w := normXML(t, gx, R4), normXML(t, x, R4); g != w {
+				t.Errorf("JSON→XML differs:\n%s", firstDiff(g, w))
+			}
+		})
+	}
+}

@@ -102,7 +102,7 @@ func (p *Parser) ParseJSON(data []byte) (proto.Message, []Issue) {
 			return res, issues
 		}
 	}
-	return p.parseJSON(data)
+	return p.parseJSON(data, true)
 }
 
 // parseParameters works around google/fhir v0.7.4, whose R4 unmarshaller
@@ -147,14 +147,22 @@ func (p *Parser) parseParameters(data []byte) (proto.Message, []Issue, bool) {
 	if !found {
 		return nil, nil, false
 	}
+	// The outer document is parsed without its nested resources; its core
+	// invariants ("a parameter has a value or a resource") are evaluated
+	// on the document as sent.
 	outer, _ := json.Marshal(obj)
-	res, own := p.parseJSON(outer)
+	res, own := p.parseJSON(outer, false)
 	issues = append(own, issues...)
+	if res != nil {
+		issues = append(issues, baseInvariantIssues(p.version, data)...)
+	}
 	sortIssues(issues)
 	return res, issues, true
 }
 
-func (p *Parser) parseJSON(data []byte) (proto.Message, []Issue) {
+// parseJSON parses with jsonformat and adds the base checks it lacks;
+// invariants false leaves the core invariants to the caller.
+func (p *Parser) parseJSON(data []byte, invariants bool) (proto.Message, []Issue) {
 	rep := &issueReporter{}
 	res, err := p.u.UnmarshalWithErrorReporter(data, rep)
 	issues := append(rep.issues, emptyArrayIssues(data)...)
@@ -166,6 +174,9 @@ func (p *Parser) parseJSON(data []byte) (proto.Message, []Issue) {
 		res = nil
 	} else {
 		issues = append(issues, resourceIDIssues(res)...)
+		if invariants {
+			issues = append(issues, baseInvariantIssues(p.version, data)...)
+		}
 	}
 	sortIssues(issues)
 	return res, issues

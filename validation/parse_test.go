@@ -243,3 +243,49 @@ func TestParametersNestedResources(t *testing.T) {
 		t.Errorf("%+v", issues)
 	}
 }
+
+// The specification's own examples base-validate without errors, core
+// invariants included, in JSON and in XML.
+func TestOfficialExamplesBaseValid(t *testing.T) {
+	for _, vc := range []struct {
+		dir string
+		v   Version
+	}{{"stu3", STU3}, {"r4", R4}} {
+		files, _ := filepath.Glob("../../shared/fixtures/official-examples/" + vc.dir + "/json/*.json")
+		if len(files) == 0 {
+			t.Skip("official examples not found")
+		}
+		p := mustParser(t, vc.v)
+		for _, f := range files {
+			data, _ := os.ReadFile(f)
+			_, issues := p.ParseJSON(data)
+			xmlData, _ := os.ReadFile(strings.Replace(strings.TrimSuffix(f, ".json")+".xml", "/json/", "/xml/", 1))
+			_, _, xmlIssues := p.ParseXML(xmlData)
+			for _, is := range append(issues, xmlIssues...) {
+				if is.Severity == "error" {
+					t.Errorf("%s/%s: %+v", vc.dir, filepath.Base(f), is)
+				}
+			}
+		}
+	}
+}
+
+// Core invariants: a real violation is an error; one the engine may have
+// misread (response / responseCode) only a warning.
+func TestCoreInvariants(t *testing.T) {
+	p := mustParser(t, R4)
+	_, issues := p.ParseJSON([]byte(`{"resourceType":"Task","status":"ready","intent":"order","authoredOn":"2020-02-01","lastModified":"2020-01-01"}`))
+	if len(issues) != 1 || issues[0].Code != "invariant" || issues[0].Severity != "error" || issues[0].Expression != "Task" {
+		t.Errorf("inv-1: %+v", issues)
+	}
+	_, issues = p.ParseJSON([]byte(`{"resourceType":"Encounter","status":"finished","class":{"code":"x"},"period":{"start":"2020-02-01T00:00:00Z","end":"2020-01-01T00:00:00Z"}}`))
+	if len(issues) != 1 || issues[0].Severity != "error" || issues[0].Expression != "Encounter.period" {
+		t.Errorf("per-1: %+v", issues)
+	}
+	if got := mentions("response.count() + responseCode.count() <= 1", []string{"response"}); got != "response" {
+		t.Errorf("mentions = %q", got)
+	}
+	if got := mentions("responseCode.count() <= 1", []string{"response"}); got != "" {
+		t.Errorf("mentions = %q", got)
+	}
+}

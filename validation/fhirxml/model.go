@@ -54,6 +54,10 @@ type typeInfo struct {
 	choices map[string]*typeInfo
 	// choiceOrder lists the suffixes in definition order.
 	choiceOrder []string
+	// constraints are the FHIRPath invariants of the type (from the core
+	// definitions, as google/fhir annotates them), evaluated on each
+	// instance.
+	constraints []string
 }
 
 // element is one element of a type.
@@ -63,6 +67,8 @@ type element struct {
 	typ       *typeInfo
 	attr      bool // written as an XML attribute (Element.id, Extension.url)
 	container bool // holds a resource (contained, Bundle.entry.resource …)
+	// constraints are invariants the core definition puts on this element.
+	constraints []string
 }
 
 // Model is the element knowledge of one FHIR version.
@@ -147,6 +153,7 @@ func (m *Model) typeOf(md protoreflect.MessageDescriptor) *typeInfo {
 	}
 	t := &typeInfo{name: fhirTypeName(md), byName: map[string]*element{}}
 	m.types[md.FullName()] = t // before the fields: types refer to themselves (Extension)
+	t.constraints, _ = proto.GetExtension(md.Options(), anpb.E_FhirPathMessageConstraint).([]string)
 	switch kindOf(md) {
 	case anpb.StructureDefinitionKindValue_KIND_RESOURCE:
 		t.resource = true
@@ -191,6 +198,7 @@ func (m *Model) typeOf(md protoreflect.MessageDescriptor) *typeInfo {
 			continue // a primitive's own value field
 		}
 		e := &element{name: f.JSONName(), list: f.IsList()}
+		e.constraints, _ = proto.GetExtension(f.Options(), anpb.E_FhirPathConstraint).([]string)
 		if isContainer(f.Message()) {
 			e.container = true
 		} else {
@@ -284,4 +292,68 @@ func (m *Model) IsList(path string) (list, ok bool) {
 		t = e.typ
 	}
 	return false, false
+}
+
+// Ambiguous lists the element names of t that another element's name
+// extends by a capitalised suffix (response / responseCode): FHIRPath
+// engines that resolve choice types by suffix may read the longer one as
+// the shorter one's choice.
+func (t *typeInfo) ambiguous() []string {
+	var out []string
+	for _, a := range t.elements {
+		for _, b := range t.elements {
+			if len(b.name) > len(a.name) && strings.HasPrefix(b.name, a.name) && b.name[len(a.name)] >= 'A' && b.name[len(a.name)] <= 'Z' {
+				out = append(out, a.name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Invariants calls visit once for every element path (without indexes,
+// e.g. Encounter.period) present in a decoded resource whose type or
+// element carries core invariants, with those invariants and the type's
+// ambiguous element names (see ambiguous). Contained and
+// nested resources are visited under their own type name, as the core
+// invariants are written relative to the element.
+func (m *Model) Invariants(resource map[string]any, visit func(path string, exprs, ambiguous []string)) {
+	rt, _ := resource["resourceType"].(string)
+	t := m.resources[rt]
+	if t == nil {
+		return
+	}
+	seen := map[string]bool{}
+	var walk func(obj map[string]any, t *typeInfo, path string)
+	walk = func(obj map[string]any, t *typeInfo, path string) {
+		if len(t.constraints) > 0 && !seen[path] {
+			seen[path] = true
+			visit(path, t.constraints, t.ambiguous())
+		}
+		for key, val := range obj {
+			if key == "resourceType" || strings.HasPrefix(key, "_") {
+				continue
+			}
+			e, ct, ok := t.choiceElement(key)
+			if !ok || e.container || ct == nil || ct.primitive {
+				continue
+			}
+			p := path + "." + e.name
+			if len(e.constraints) > 0 && !seen[p+"#field"] {
+				seen[p+"#field"] = true
+				visit(p, e.constraints, ct.ambiguous())
+			}
+			switch x := val.(type) {
+			case map[string]any:
+				walk(x, ct, p)
+			case []any:
+				for _, item := range x {
+					if o, ok := item.(map[string]any); ok {
+						walk(o, ct, p)
+					}
+				}
+			}
+		}
+	}
+	walk(resource, t, rt)
 }

@@ -7,8 +7,8 @@ import (
 	"sync"
 
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
+	"github.com/fhirgate/fhirgate/validation/profile"
 	"github.com/gofhir/fhirpath"
-	"github.com/gofhir/fhirpath/eval"
 	"github.com/gofhir/fhirpath/funcs"
 	"github.com/gofhir/fhirpath/types"
 )
@@ -24,23 +24,30 @@ func init() {
 	funcs.SetTraceLogger(funcs.NullTraceLogger{})
 }
 
-var compiled sync.Map // "P\x00I" → *fhirpath.Expression (nil: does not compile)
+// compiledExpr is a cached invariant: the expression (nil when it does not
+// compile) and the root names it can reach (see profile.RootNames).
+type compiledExpr struct {
+	expr  *fhirpath.Expression
+	names []string
+}
 
-func compiledInvariant(path, expr string) *fhirpath.Expression {
+var compiled sync.Map // "P\x00I" → *compiledExpr
+
+func compiledInvariant(path, expr string) *compiledExpr {
 	key := path + "\x00" + expr
 	if e, ok := compiled.Load(key); ok {
-		return e.(*fhirpath.Expression)
+		return e.(*compiledExpr)
 	}
 	src := expr
 	if i := bytes.IndexByte([]byte(path), '.'); i >= 0 {
 		src = "(" + path + ").all(" + expr + ")"
 	}
-	e, err := fhirpath.Compile(src)
-	if err != nil {
-		e = nil
+	c := &compiledExpr{names: profile.RootNames(src)}
+	if e, err := fhirpath.Compile(src); err == nil {
+		c.expr = e
 	}
-	compiled.Store(key, e)
-	return e
+	compiled.Store(key, c)
+	return c
 }
 
 // baseInvariantIssues evaluates the core invariants of a resource given as
@@ -53,17 +60,14 @@ func baseInvariantIssues(v Version, data []byte) []Issue {
 		return nil
 	}
 	var issues []Issue
-	var ctx *eval.Context
+	full := func() []byte { return data }
 	fhirxml.ModelFor(v).Invariants(res, func(path string, exprs, ambiguous []string) {
 		for _, expr := range exprs {
-			e := compiledInvariant(path, expr)
-			if e == nil {
+			c := compiledInvariant(path, expr)
+			if c.expr == nil {
 				continue
 			}
-			if ctx == nil {
-				ctx = eval.NewContext(data)
-			}
-			out, err := e.EvaluateWithContext(ctx)
+			out, err := c.expr.EvaluateWithContext(profile.PrunedContext(res, c.names, full))
 			switch {
 			case err != nil:
 				issues = append(issues, Issue{Severity: "warning", Code: "invariant", Expression: path, Text: "a core invariant could not be evaluated: " + expr})

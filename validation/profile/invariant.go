@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/gofhir/fhirpath"
-	"github.com/gofhir/fhirpath/eval"
 	"github.com/gofhir/fhirpath/funcs"
 	"github.com/gofhir/fhirpath/types"
 )
@@ -20,6 +19,7 @@ func init() { funcs.SetTraceLogger(funcs.NullTraceLogger{}) }
 type invariant struct {
 	key, severity, human, path string
 	expr                       *fhirpath.Expression
+	names                      []string // root names it can reach (nil: all)
 }
 
 type rawConstraint struct {
@@ -67,7 +67,7 @@ func (p *Profile) compileInvariants(e *Element, raws []rawConstraint) {
 		if sev != "warning" {
 			sev = "error"
 		}
-		p.invariants = append(p.invariants, invariant{key: c.Key, severity: sev, human: c.Human, path: e.Path, expr: expr})
+		p.invariants = append(p.invariants, invariant{key: c.Key, severity: sev, human: c.Human, path: e.Path, expr: expr, names: RootNames(src)})
 	}
 }
 
@@ -77,7 +77,13 @@ func (v *validator) checkInvariants(p *Profile, resource map[string]any) {
 	if len(p.invariants) == 0 {
 		return
 	}
-	var ctx *eval.Context
+	var raw []byte
+	full := func() []byte {
+		if raw == nil {
+			raw, _ = json.Marshal(resource)
+		}
+		return raw
+	}
 	for _, inv := range p.invariants {
 		// P.all(E) holds when P has no instance: found on the decoded map
 		// without asking the FHIRPath engine, whose member lookups scan the
@@ -85,14 +91,7 @@ func (v *validator) checkInvariants(p *Profile, resource map[string]any) {
 		if inv.path != p.Type && len(instancePathValues(resource, strings.TrimPrefix(inv.path, p.Type+"."))) == 0 {
 			continue
 		}
-		if ctx == nil {
-			raw, err := json.Marshal(resource)
-			if err != nil {
-				return
-			}
-			ctx = eval.NewContext(raw)
-		}
-		res, err := inv.expr.EvaluateWithContext(ctx)
+		res, err := inv.expr.EvaluateWithContext(PrunedContext(resource, inv.names, full))
 		if err != nil {
 			v.add("warning", "invariant", inv.path, "constraint %s could not be evaluated: %v", inv.key, err)
 			continue

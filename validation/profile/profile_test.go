@@ -331,8 +331,8 @@ func TestTraceIsSilent(t *testing.T) {
 func TestRootNames(t *testing.T) {
 	cases := map[string]string{
 		"lastModified.exists().not() or authoredOn.exists().not() or lastModified >= authoredOn": "lastModified exists not authoredOn",
-		"(Task.extension).all(extension.exists() != value.exists())":                            "Task extension all exists value",
-		"code = 'a.b c' and `div`.exists()":                                                     "code div exists",
+		"(Task.extension).all(extension.exists() != value.exists())":                             "Task extension all exists value",
+		"code = 'a.b c' and `div`.exists()":                                                      "code div exists",
 		"%resource.descendants().reference":                                                      "",
 		"start <= @2020-01-01T10:00:00Z":                                                         "start",
 	}

@@ -55,8 +55,7 @@ func BenchmarkValidateJSON(b *testing.B) {
 	b.SetBytes(int64(len(jsonDoc)))
 	b.ReportAllocs()
 	for b.Loop() {
-		_, issues := p.ParseJSON(jsonDoc)
-		issues = append(issues, ValidateProfiles(set, jsonDoc, twiinAs)...)
+		_, issues := p.ValidateJSON(jsonDoc, set, twiinAs)
 		if HasErrors(issues) {
 			b.Fatal(issues)
 		}
@@ -70,8 +69,7 @@ func BenchmarkValidateXML(b *testing.B) {
 	b.SetBytes(int64(len(xmlDoc)))
 	b.ReportAllocs()
 	for b.Loop() {
-		_, j, issues := p.ParseXML(xmlDoc)
-		issues = append(issues, ValidateProfiles(set, j, twiinAs)...)
+		_, _, issues := p.ValidateXML(xmlDoc, set, twiinAs)
 		if HasErrors(issues) {
 			b.Fatal(issues)
 		}

@@ -50,13 +50,22 @@ func compiledInvariant(path, expr string) *compiledExpr {
 	return c
 }
 
-// baseInvariantIssues evaluates the core invariants of a resource given as
-// JSON. An invariant the engine cannot evaluate is a warning.
-func baseInvariantIssues(v Version, data []byte) []Issue {
+// decodeJSON decodes a resource keeping numbers' digits; nil when data is
+// not a JSON object.
+func decodeJSON(data []byte) map[string]any {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var res map[string]any
 	if dec.Decode(&res) != nil {
+		return nil
+	}
+	return res
+}
+
+// baseInvariantIssues evaluates the core invariants of a resource given as
+// JSON and decoded. An invariant the engine cannot evaluate is a warning.
+func baseInvariantIssues(v Version, data []byte, res map[string]any) []Issue {
+	if res == nil {
 		return nil
 	}
 	var issues []Issue

@@ -154,7 +154,7 @@ func (p *Parser) parseParameters(data []byte) (proto.Message, []Issue, bool) {
 	res, own := p.parseJSON(outer, false)
 	issues = append(own, issues...)
 	if res != nil {
-		issues = append(issues, baseInvariantIssues(p.version, data)...)
+		issues = append(issues, baseInvariantIssues(p.version, data, decodeJSON(data))...)
 	}
 	sortIssues(issues)
 	return res, issues, true
@@ -175,7 +175,7 @@ func (p *Parser) parseJSON(data []byte, invariants bool) (proto.Message, []Issue
 	} else {
 		issues = append(issues, resourceIDIssues(res)...)
 		if invariants {
-			issues = append(issues, baseInvariantIssues(p.version, data)...)
+			issues = append(issues, baseInvariantIssues(p.version, data, decodeJSON(data))...)
 		}
 	}
 	sortIssues(issues)

@@ -1,6 +1,9 @@
 package validation
 
 import (
+	"fmt"
+
+	"github.com/fhirgate/fhirgate/validation/profile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,5 +290,29 @@ func TestCoreInvariants(t *testing.T) {
 	}
 	if got := mentions("responseCode.count() <= 1", []string{"response"}); got != "" {
 		t.Errorf("mentions = %q", got)
+	}
+}
+
+// ValidateJSON/XML give what ParseJSON/XML plus ValidateProfiles give.
+func TestOnePassEqualsSteps(t *testing.T) {
+	pkg, err := profile.LoadDir("../profiles/twiin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := profile.NewSet()
+	set.AddPackage(pkg)
+	as := []string{"https://fhirgate.example/fhir/twiin/StructureDefinition/notification-task"}
+	p := mustParser(t, STU3)
+	for _, f := range []string{"original-new-notification-task.json", "new-notification-task.json", "cancel-notification-task.json"} {
+		data, _ := os.ReadFile("testdata/twiin/" + f)
+		_, steps := p.ParseJSON(data)
+		if !HasErrors(steps) || f != "original-new-notification-task.json" {
+			steps = append(steps, ValidateProfiles(set, data, as)...)
+		}
+		sortIssues(steps)
+		_, one := p.ValidateJSON(data, set, as)
+		if fmt.Sprint(steps) != fmt.Sprint(one) {
+			t.Errorf("%s:\nsteps %+v\none   %+v", f, steps, one)
+		}
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
 	"github.com/fhirgate/fhirgate/validation/profile"
 	"github.com/gofhir/fhirpath"
-	"github.com/gofhir/fhirpath/funcs"
-	"github.com/gofhir/fhirpath/types"
 )
 
 // The core definitions' invariants that google/fhir annotates on its
@@ -19,10 +17,8 @@ import (
 // An invariant I on element path P is checked as P.all(I); compiled
 // expressions are cached per (P, I), so steady traffic compiles nothing.
 
-func init() {
-	// trace() would print resource content to stderr.
-	funcs.SetTraceLogger(funcs.NullTraceLogger{})
-}
+// FHIRPath trace() output is switched off by the profile package, which
+// this package imports: it would print resource content.
 
 // compiledExpr is a cached invariant: the expression (nil when it does not
 // compile) and the root names it can reach (see profile.RootNames).
@@ -80,7 +76,7 @@ func baseInvariantIssues(v Version, data []byte, res map[string]any) []Issue {
 			switch {
 			case err != nil:
 				issues = append(issues, Issue{Severity: "warning", Code: "invariant", Expression: path, Text: "a core invariant could not be evaluated: " + expr})
-			case violated(out):
+			case profile.Violated(out):
 				if name := mentions(expr, ambiguous); name != "" {
 					// gofhir/fhirpath resolves an absent element by trying
 					// choice suffixes, so it may have read a sibling such
@@ -120,13 +116,4 @@ func mentions(expr string, names []string) string {
 
 func isIdent(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// violated: an invariant holds unless it evaluates to a single false.
-func violated(c types.Collection) bool {
-	if len(c) != 1 {
-		return false
-	}
-	b, ok := c[0].(types.Boolean)
-	return ok && !b.Bool()
 }

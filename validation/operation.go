@@ -88,7 +88,7 @@ func (od *OperationDefinition) CheckQuery(query map[string][]string) []Issue {
 	for name := range query {
 		names = append(names, name)
 	}
-	sortStrings(names)
+	sort.Strings(names)
 	for _, name := range names {
 		if len(name) > 0 && name[0] == '_' {
 			continue
@@ -147,5 +147,3 @@ func (od *OperationDefinition) CheckParameters(data []byte) []Issue {
 	}
 	return od.CheckQuery(query)
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -96,14 +96,15 @@ func (v *validator) checkInvariants(p *Profile, resource map[string]any) {
 			v.add("warning", "invariant", inv.path, "constraint %s could not be evaluated: %v", inv.key, err)
 			continue
 		}
-		if violated(res) {
+		if Violated(res) {
 			v.add(inv.severity, "invariant", inv.path, "constraint %s failed: %s", inv.key, inv.human)
 		}
 	}
 }
 
-// violated: an invariant holds unless it evaluates to a single false.
-func violated(c types.Collection) bool {
+// Violated reports an invariant's failure: it holds unless it evaluates
+// to a single false (empty counts as holding).
+func Violated(c types.Collection) bool {
 	if len(c) != 1 {
 		return false
 	}

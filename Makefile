@@ -42,6 +42,7 @@ FUZZ_TARGETS := \
 	./validation:FuzzParseJSON:2000 \
 	./validation/fhirxml:FuzzToJSON:20000 \
 	./validation/profile:FuzzValidate:20000 \
+	./validation/fhirpathlite:FuzzHolds:20000 \
 	./config:FuzzParse:30000 \
 	./gateway/negotiate:FuzzNegotiate:200000 \
 	./gateway/template:FuzzParse:200000 \

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fhirgate/fhirgate/validation/fhirpathlite"
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
 	"github.com/fhirgate/fhirgate/validation/profile"
 	"github.com/gofhir/fhirpath"
@@ -24,6 +25,7 @@ import (
 // compile) and the root names it can reach (see profile.RootNames).
 type compiledExpr struct {
 	expr  *fhirpath.Expression
+	lite  *fhirpathlite.Expr // nil: outside the subset
 	names []string
 }
 
@@ -41,6 +43,7 @@ func compiledInvariant(path, expr string) *compiledExpr {
 	c := &compiledExpr{names: profile.RootNames(src)}
 	if e, err := fhirpath.Compile(src); err == nil {
 		c.expr = e
+		c.lite, _ = fhirpathlite.Compile(src)
 	}
 	compiled.Store(key, c)
 	return c
@@ -71,6 +74,16 @@ func baseInvariantIssues(v Version, data []byte, res map[string]any) []Issue {
 			c := compiledInvariant(path, expr)
 			if c.expr == nil {
 				continue
+			}
+			// The subset evaluator is exact where it answers (it declines
+			// choice elements, so no sibling can be misread there).
+			if c.lite != nil {
+				if holds, ok := c.lite.Holds(res); ok {
+					if !holds {
+						issues = append(issues, Issue{Severity: "error", Code: "invariant", Expression: path, Text: "core invariant failed: " + expr})
+					}
+					continue
+				}
 			}
 			out, err := c.expr.EvaluateWithContext(profile.PrunedContext(res, c.names, full))
 			switch {

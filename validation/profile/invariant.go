@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fhirgate/fhirgate/validation/fhirpathlite"
 	"github.com/gofhir/fhirpath"
 	"github.com/gofhir/fhirpath/funcs"
 	"github.com/gofhir/fhirpath/types"
@@ -19,7 +20,8 @@ func init() { funcs.SetTraceLogger(funcs.NullTraceLogger{}) }
 type invariant struct {
 	key, severity, human, path string
 	expr                       *fhirpath.Expression
-	names                      []string // root names it can reach (nil: all)
+	lite                       *fhirpathlite.Expr // nil: outside the subset
+	names                      []string           // root names it can reach (nil: all)
 }
 
 type rawConstraint struct {
@@ -67,7 +69,8 @@ func (p *Profile) compileInvariants(e *Element, raws []rawConstraint) {
 		if sev != "warning" {
 			sev = "error"
 		}
-		p.invariants = append(p.invariants, invariant{key: c.Key, severity: sev, human: c.Human, path: e.Path, expr: expr, names: RootNames(src)})
+		lite, _ := fhirpathlite.Compile(src)
+		p.invariants = append(p.invariants, invariant{key: c.Key, severity: sev, human: c.Human, path: e.Path, expr: expr, lite: lite, names: RootNames(src)})
 	}
 }
 
@@ -90,6 +93,16 @@ func (v *validator) checkInvariants(p *Profile, resource map[string]any) {
 		// JSON for every possible choice suffix of an absent element.
 		if inv.path != p.Type && len(instancePathValues(resource, strings.TrimPrefix(inv.path, p.Type+"."))) == 0 {
 			continue
+		}
+		// The subset evaluator answers most invariants exactly on the
+		// decoded map; the full engine takes the rest.
+		if inv.lite != nil {
+			if holds, ok := inv.lite.Holds(resource); ok {
+				if !holds {
+					v.add(inv.severity, "invariant", inv.path, "constraint %s failed: %s", inv.key, inv.human)
+				}
+				continue
+			}
 		}
 		res, err := inv.expr.EvaluateWithContext(PrunedContext(resource, inv.names, full))
 		if err != nil {

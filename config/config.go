@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/gateway/template"
+	"github.com/fhirgate/fhirgate/validation/profile"
 	"gopkg.in/yaml.v3"
 )
 
@@ -213,6 +214,16 @@ type Base struct {
 	// OutcomeProfile, when set, is written as meta.profile of every
 	// OperationOutcome of this base.
 	OutcomeProfile string `yaml:"outcome_profile"`
+	// PublicURL is the absolute URL clients reach this base at, used for
+	// ${request.base} (e.g. in Location headers). Default: scheme and
+	// Host of the request, followed by Path.
+	PublicURL string `yaml:"public_url"`
+	// Profiles are StructureDefinition sources for request bodies of this
+	// base: directories of JSON/XML conformance resources or FHIR package
+	// files (.tgz). Loaded once with the configuration.
+	Profiles []string `yaml:"profiles"`
+	// ProfileSet is the loaded Profiles, set by Load.
+	ProfileSet *profile.Set `yaml:"-"`
 	// IssueCodes maps an HTTP status to the OperationOutcome issue code
 	// used when an answer names none. Merged over the defaults: 400
 	// invalid, 401 login, 403 forbidden, 404 not-found, 405 not-supported,
@@ -254,6 +265,10 @@ type Route struct {
 	Roles []string `yaml:"roles"`
 	// Format configures response content negotiation.
 	Format Format `yaml:"format"`
+	// Request, when set, is the FHIR resource the request body must carry;
+	// it is validated after the required query parameters and before the
+	// checks, which may use ${resource.…}.
+	Request *Request `yaml:"request"`
 	// Checks are gateway-owned checks run in order after negotiation.
 	Checks []*Check `yaml:"checks"`
 	// Call is the canonical backend call. Required.
@@ -264,10 +279,38 @@ type Route struct {
 	Responses []*Rule `yaml:"responses"`
 }
 
+// Request describes the FHIR resource of a request body.
+type Request struct {
+	// Resource is the resourceType the body must have. Required.
+	Resource string `yaml:"resource"`
+	// Profile is the canonical URL of a profile (from the base's profiles)
+	// the body is validated against, besides the profiles it declares.
+	Profile string `yaml:"profile"`
+	// Formats the body may come in: json, xml. Default [json, xml]. The
+	// Content-Type must be a FHIR JSON or XML media type or alias
+	// (application/fhir+json, application/json, application/json+fhir,
+	// application/fhir+xml, application/xml, application/xml+fhir,
+	// text/xml), parameters such as charset allowed.
+	Formats []string `yaml:"formats"`
+	// UnsupportedMedia answers another or a missing Content-Type. 415
+	// "unsupported Content-Type '${request.content_type}': send
+	// application/fhir+json or application/fhir+xml".
+	UnsupportedMedia *Answer `yaml:"unsupported_media"`
+	// Invalid answers a body that does not parse, is not the Resource or
+	// violates the base specification: the status (default 400) with every
+	// issue found; a Text, when set, comes first.
+	Invalid *Answer `yaml:"invalid"`
+	// ProfileViolation answers a valid resource that violates Profile or a
+	// profile it declares: the status (default 422) with every issue; a
+	// Text, when set, comes first.
+	ProfileViolation *Answer `yaml:"profile_violation"`
+}
+
 // Format configures response negotiation: _format wins over Accept, which
 // wins over the default.
 type Format struct {
-	// Default is json or xml. Default: the base's default_format.
+	// Default is json, xml, or request (the format of the request body,
+	// json when it has none). Default: the base's default_format.
 	Default string `yaml:"default"`
 	// ByRole overrides Default for callers with that role.
 	ByRole map[string]string `yaml:"by_role"`
@@ -284,12 +327,25 @@ type Check struct {
 	Name string `yaml:"name"`
 	// Value is a template, e.g. ${path.id}.
 	Value string `yaml:"value"`
-	// Format is prescription-id, kvnr or regex. Required.
+	// Format is prescription-id, kvnr, regex, token (a FHIR token search
+	// value: system|value, value, |value or system|, not empty on both
+	// sides) or token-match (Value is a token that must select the
+	// identifier given by Matches). Required.
 	Format string `yaml:"format"`
+	// Matches is the identifier a token-match token must select.
+	Matches *IdentifierRef `yaml:"matches"`
 	// Pattern is the regular expression for format regex (anchored).
 	Pattern string `yaml:"pattern"`
 	// Fail is the answer when the value does not conform. Status required.
 	Fail Answer `yaml:"fail"`
+}
+
+// IdentifierRef names an identifier by templates.
+type IdentifierRef struct {
+	// System template, e.g. ${resource.identifier.system}.
+	System string `yaml:"system"`
+	// Value template, e.g. ${resource.identifier.value}.
+	Value string `yaml:"value"`
 }
 
 // Call is the canonical call, rendered from templates. Values substituted
@@ -318,7 +374,10 @@ type Body struct {
 	// Root is the XML root element. Default "request".
 	Root string `yaml:"root"`
 	// Fields are name → template, written in name order. Names may be
-	// dotted (a.b) to nest JSON objects or XML elements.
+	// dotted (a.b) to nest JSON objects or XML elements. A name ending in
+	// [] is a list: its template is one ${resource.…} reference, and every
+	// value it selects is written (a JSON array, repeated form fields or
+	// XML elements); an empty list is left out unless KeepEmpty.
 	Fields map[string]string `yaml:"fields"`
 	// KeepEmpty writes fields that render empty; by default they are
 	// left out.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/gateway/template"
+	"github.com/fhirgate/fhirgate/validation/fhirpathlite"
+	"github.com/fhirgate/fhirgate/validation/profile"
 )
 
 // Template sources, by where a template is used. The gateway supplies them:
@@ -21,16 +23,24 @@ import (
 //	header.<Name>       a request header
 //	claim.<name>        a claim of the verified token
 //	role, subject       the caller's role and subject
-//	request.id|base|method  request id, absolute base URL, HTTP method
+//	request.id|base|method|content_type  request id, absolute base URL,
+//	                    HTTP method, Content-Type of the request
+//	resource.<FHIRPath> (routes with request) values the expression selects
+//	                    in the request body; the FHIRPath subset of
+//	                    validation/fhirpathlite (paths, where, exists, =, and …)
+//	token.<param>.system|value|mode  the FHIR token in query parameter
+//	                    <param>; mode is exact (system|value), any-system
+//	                    (value), no-system (|value) or system-only (system|)
 //	format              (406 text) the format asked for
 //	missing             (missing_query text) the missing parameter
 //	status              (responses) the backend's HTTP status
 //	body.<path>         (responses) a field of the backend's JSON or XML body
 //	response_header.<Name> (responses) a header of the backend's answer
 var (
-	requestSources  = []string{"path", "query", "header", "claim", "role", "subject", "request"}
+	requestSources  = []string{"path", "query", "header", "claim", "role", "subject", "request", "token"}
 	responseSources = append(append([]string{}, requestSources...), "status", "body", "response_header")
-	requestKeys     = map[string]bool{"id": true, "base": true, "method": true}
+	requestKeys     = map[string]bool{"id": true, "base": true, "method": true, "content_type": true}
+	tokenParts      = map[string]bool{"system": true, "value": true, "mode": true}
 )
 
 // IssueTypes are the OperationOutcome issue codes (R4 IssueType; STU3 lacks
@@ -65,7 +75,7 @@ var interactions = map[string]bool{
 	"read": true, "search": true, "delete": true,
 }
 
-var checkFormats = map[string]bool{"prescription-id": true, "kvnr": true, "regex": true}
+var checkFormats = map[string]bool{"prescription-id": true, "kvnr": true, "regex": true, "token": true, "token-match": true}
 
 var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -370,6 +380,29 @@ func (l *loader) base(c *Config, path string, b *Base, basePaths map[string]bool
 	default:
 		l.errorf(path+".default_format", "%q is not json or xml", b.DefaultFormat)
 	}
+	if b.PublicURL != "" {
+		u, err := url.Parse(b.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.HasSuffix(b.PublicURL, "/") || u.RawQuery != "" || u.Fragment != "" {
+			l.errorf(path+".public_url", "%q must be an absolute http(s) URL without a trailing slash, query or fragment", b.PublicURL)
+		}
+	}
+	b.ProfileSet = profile.NewSet()
+	for i := range b.Profiles {
+		p := fmt.Sprintf("%s.profiles[%d]", path, i)
+		l.checkFile(p, &b.Profiles[i])
+		var pkg *profile.Package
+		var err error
+		if strings.HasSuffix(b.Profiles[i], ".tgz") {
+			pkg, err = profile.LoadPackage(b.Profiles[i])
+		} else {
+			pkg, err = profile.LoadDir(b.Profiles[i])
+		}
+		if err != nil {
+			l.errorf(p, "%v", err)
+			continue
+		}
+		b.ProfileSet.AddPackage(pkg)
+	}
 	codes := map[int]string{}
 	for k, v := range DefaultIssueCodes {
 		codes[k] = v
@@ -474,6 +507,9 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 		l.errorf(path+".path", "%v", err)
 	}
 	check := func(sources []string, extra ...string) func(template.Ref) error {
+		if r.Request != nil {
+			sources = append(append([]string{}, sources...), "resource")
+		}
 		return refChecker(params, append(append([]string{}, sources...), extra...))
 	}
 	for i, q := range r.RequiredQuery {
@@ -511,11 +547,16 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 	for i, role := range r.Roles {
 		roleKnown(fmt.Sprintf("%s.roles[%d]", path, i), role)
 	}
+	if r.Request != nil {
+		l.request(path+".request", b, r.Request, check(requestSources))
+	}
 	f := &r.Format
 	if f.Default == "" {
 		f.Default = b.DefaultFormat
 	}
-	l.formatName(path+".format.default", f.Default)
+	if f.Default != "request" || r.Request == nil {
+		l.formatName(path+".format.default", f.Default)
+	}
 	for role, v := range f.ByRole {
 		roleKnown(path+".format.by_role."+role, role)
 		l.formatName(path+".format.by_role."+role, v)
@@ -557,6 +598,9 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 // answers lists every Answer of a route, for filling in issue codes.
 func (r *Route) answers() []*Answer {
 	out := []*Answer{r.MissingQuery, r.Format.NotAcceptable}
+	if r.Request != nil {
+		out = append(out, r.Request.UnsupportedMedia, r.Request.Invalid, r.Request.ProfileViolation)
+	}
 	for _, ch := range r.Checks {
 		if ch != nil {
 			out = append(out, &ch.Fail)
@@ -604,7 +648,16 @@ func (l *loader) check(path string, i int, ch *Check, refs func(template.Ref) er
 		l.errorf(path+".value", "%v", err)
 	}
 	if !checkFormats[ch.Format] {
-		l.errorf(path+".format", "%q is not one of prescription-id, kvnr, regex", ch.Format)
+		l.errorf(path+".format", "%q is not one of prescription-id, kvnr, regex, token, token-match", ch.Format)
+	}
+	switch {
+	case ch.Format == "token-match" && (ch.Matches == nil || ch.Matches.System == "" && ch.Matches.Value == ""):
+		l.errorf(path+".matches", "format token-match needs matches.system and/or matches.value")
+	case ch.Format == "token-match":
+		l.template(path+".matches.system", ch.Matches.System, refs)
+		l.template(path+".matches.value", ch.Matches.Value, refs)
+	case ch.Matches != nil:
+		l.errorf(path+".matches", "only goes with format token-match")
 	}
 	if ch.Format == "regex" {
 		if _, err := regexp.Compile("^(?:" + ch.Pattern + ")$"); err != nil || ch.Pattern == "" {
@@ -657,6 +710,13 @@ func (l *loader) call(c *Config, path string, call *Call, refs func(template.Ref
 			l.errorf(path+".body.root", "%q is not an XML element name", bd.Root)
 		}
 		for k, v := range bd.Fields {
+			if name, list := strings.CutSuffix(k, "[]"); list {
+				t, err := template.Parse(v, refs)
+				if err == nil && (len(t.Refs()) != 1 || t.Refs()[0].Source != "resource" || !singleRef(v)) {
+					l.errorf(path+".body.fields."+k, "a list field is exactly one ${resource.…} reference")
+				}
+				k = name
+			}
 			for _, part := range strings.Split(k, ".") {
 				if bd.Encoding == "xml" && !xmlName.MatchString(part) || part == "" {
 					l.errorf(path+".body.fields."+k, "%q is not a usable field name", k)
@@ -665,6 +725,11 @@ func (l *loader) call(c *Config, path string, call *Call, refs func(template.Ref
 			l.template(path+".body.fields."+k, v, refs)
 		}
 	}
+}
+
+// singleRef reports whether s is one ${…} and nothing else.
+func singleRef(s string) bool {
+	return strings.HasPrefix(s, "${") && strings.HasSuffix(s, "}") && strings.Count(s, "${") == 1
 }
 
 var xmlName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
@@ -771,7 +836,16 @@ func refChecker(params []string, sources []string) func(template.Ref) error {
 			return fmt.Errorf("the route path has no parameter {%s}", r.Key)
 		case "request":
 			if !requestKeys[r.Key] {
-				return fmt.Errorf("request.%s is not one of request.id, request.base, request.method", r.Key)
+				return fmt.Errorf("request.%s is not one of request.id, request.base, request.method, request.content_type", r.Key)
+			}
+		case "token":
+			i := strings.LastIndexByte(r.Key, '.')
+			if i <= 0 || !tokenParts[r.Key[i+1:]] {
+				return fmt.Errorf("token.%s is not token.<query parameter>.system|value|mode", r.Key)
+			}
+		case "resource":
+			if _, ok := fhirpathlite.Compile(r.Key); !ok {
+				return fmt.Errorf("resource.%s is outside the FHIRPath subset of validation/fhirpathlite", r.Key)
 			}
 		default:
 			if r.Key == "" {
@@ -789,4 +863,32 @@ func known[V any](m map[string]V) string {
 	keys := sortedKeys(m)
 	sort.Strings(keys)
 	return strings.Join(keys, ", ")
+}
+
+var fhirFormats = map[string]bool{"json": true, "xml": true}
+
+func (l *loader) request(path string, b *Base, rq *Request, refs func(template.Ref) error) {
+	if rq.Resource == "" || !(rq.Resource[0] >= 'A' && rq.Resource[0] <= 'Z') {
+		l.errorf(path+".resource", "a resource type such as Task is required")
+	}
+	if rq.Profile != "" && b.ProfileSet != nil && b.ProfileSet.Profile(rq.Profile) == nil {
+		l.errorf(path+".profile", "%q is not among the profiles of this base (bases[].profiles)", rq.Profile)
+	}
+	if len(rq.Formats) == 0 {
+		rq.Formats = []string{"json", "xml"}
+	}
+	for i, f := range rq.Formats {
+		if !fhirFormats[f] {
+			l.errorf(fmt.Sprintf("%s.formats[%d]", path, i), "%q is not json or xml", f)
+		}
+	}
+	l.answerWith(path+".unsupported_media", defaultAnswer(&rq.UnsupportedMedia, &Answer{Status: 415,
+		Text: "unsupported Content-Type '${request.content_type}': send application/fhir+json or application/fhir+xml"}), refs)
+	l.answerWith(path+".invalid", defaultAnswer(&rq.Invalid, &Answer{Status: 400}), refs)
+	l.answerWith(path+".profile_violation", defaultAnswer(&rq.ProfileViolation, &Answer{Status: 422}), refs)
+	for _, a := range []*Answer{rq.UnsupportedMedia, rq.Invalid, rq.ProfileViolation} {
+		if a.Status < 400 || a.Status > 599 {
+			l.errorf(path, "request answers need an error status (400–599)")
+		}
+	}
 }

@@ -36,6 +36,10 @@ type exchange struct {
 	asked      string
 	missing    string
 
+	// resource is the validated request body, decoded (routes with a
+	// request section).
+	resource map[string]any
+
 	resp          *backend.Response
 	backendStatus int
 	backendKind   string
@@ -83,7 +87,18 @@ func (x *exchange) Value(r template.Ref) (string, bool) {
 			return x.r.Method, true
 		case "base":
 			return x.baseURL(), true
+		case "content_type":
+			ct := x.r.Header.Get("Content-Type")
+			return ct, ct != ""
 		}
+	case "token":
+		return x.tokenValue(r.Key)
+	case "resource":
+		// A single-valued template takes the first value selected.
+		if vs := x.resourceValues(r.Key); len(vs) > 0 {
+			return vs[0], true
+		}
+		return "", false
 	case "format":
 		return x.asked, true
 	case "missing":
@@ -115,8 +130,12 @@ func (x *exchange) queryValues() url.Values {
 	return x.query
 }
 
-// baseURL is the absolute URL of the FHIR base as the client reached it.
+// baseURL is the absolute URL of the FHIR base: the configured public_url,
+// or as the client reached it.
 func (x *exchange) baseURL() string {
+	if x.base != nil && x.base.cfg.PublicURL != "" {
+		return x.base.cfg.PublicURL
+	}
 	scheme := "http"
 	if x.r.TLS != nil {
 		scheme = "https"
@@ -147,6 +166,13 @@ func (x *exchange) defaultFormat() negotiate.Format {
 	}
 	if f, ok := x.route.byRole[x.role()]; ok {
 		return f
+	}
+	if x.route.formatFromRequest {
+		// The request's own format, when it names one (FHIR: answer in
+		// the format the client speaks).
+		if f := bodyFormat(x.r.Header.Get("Content-Type")); f != negotiate.None && x.route.offer.Has(f) {
+			return f
+		}
 	}
 	return x.route.format
 }

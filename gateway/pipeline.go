@@ -21,7 +21,8 @@ type stage func(*exchange) *outcome.Error
 // buildStages lays out a route's pipeline once, in the order the answers
 // must take precedence (spec erezept-abort §3): authenticate (400/401),
 // rate limit (429), authorize the role (403), negotiate (406), required
-// query parameters (400), gateway-owned checks. The backend call follows.
+// query parameters (400), the request body (415, 400, 422), gateway-owned
+// checks. The backend call follows.
 func (r *route) buildStages() []stage {
 	var s []stage
 	if r.auth != nil {
@@ -30,6 +31,9 @@ func (r *route) buildStages() []stage {
 	s = append(s, r.negotiateFormat)
 	if len(r.cfg.RequiredQuery) > 0 {
 		s = append(s, r.requireQuery)
+	}
+	if r.request != nil {
+		s = append(s, r.readResource)
 	}
 	if len(r.checks) > 0 {
 		s = append(s, r.runChecks)
@@ -136,6 +140,14 @@ func (r *route) runChecks(x *exchange) *outcome.Error {
 		if !c.valid(v) {
 			return x.answerError(c.fail, "check:"+c.name)
 		}
+		if c.system != nil {
+			t, _ := parseToken(v)
+			system, _ := c.system.Render(x, nil)
+			value, _ := c.idValue.Render(x, nil)
+			if !t.selects(system, value) {
+				return x.answerError(c.fail, "check:"+c.name)
+			}
+		}
 	}
 	return nil
 }
@@ -195,6 +207,13 @@ func (r *route) render(x *exchange) (*backend.Request, *outcome.Error) {
 	if c.body != nil {
 		fields := make([]backend.Field, 0, len(c.fields))
 		for _, f := range c.fields {
+			if f.list {
+				vs := x.resourceValues(f.t.Refs()[0].Key)
+				if len(vs) > 0 || c.body.KeepEmpty {
+					fields = append(fields, backend.Field{Name: f.name, IsList: true, Values: append([]string{}, vs...)})
+				}
+				continue
+			}
 			v, _ := f.t.Render(x, nil)
 			if v != "" || c.body.KeepEmpty {
 				fields = append(fields, backend.Field{Name: f.name, Value: v})

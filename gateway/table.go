@@ -32,6 +32,8 @@ type base struct {
 	// auth, when set, checks the Authorization header before routing.
 	auth   *authProfile
 	routes []*route
+	// parser validates request bodies in the base's FHIR version.
+	parser *validation.Parser
 }
 
 type authProfile struct {
@@ -55,6 +57,12 @@ type route struct {
 	client   *backend.Client
 	stages   []stage
 	matchers [][]matcher // per rule
+
+	// request is the body spec (nil: the route takes no body);
+	// formatFromRequest answers in the request's format by default.
+	request           *requestBody
+	formatFromRequest bool
+	resourceExprs     resourcePaths
 }
 
 type segment struct {
@@ -67,6 +75,8 @@ type check struct {
 	value *template.Template
 	valid func(string) bool
 	fail  *config.Answer
+	// token-match: the identifier the token in value must select.
+	system, idValue *template.Template
 }
 
 type compiledCall struct {
@@ -81,6 +91,7 @@ type compiledCall struct {
 type named struct {
 	name string
 	t    *template.Template
+	list bool // a list field: t is one ${resource.…} reference
 }
 
 type matcher struct {
@@ -110,6 +121,13 @@ func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
 	}
 	for _, bc := range cfg.Bases {
 		b := &base{cfg: bc, prefix: bc.Path, auth: profiles[bc.Auth]}
+		version, err := validation.ParseVersion(bc.FHIRVersion)
+		if err != nil {
+			return nil, err
+		}
+		if b.parser, err = validation.NewParser(version); err != nil {
+			return nil, err
+		}
 		for _, rc := range bc.Routes {
 			r, err := buildRoute(b, rc, profiles, clients)
 			if err != nil {
@@ -164,6 +182,20 @@ func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, cli
 		}
 	}
 	r.format = negotiate.Parse(rc.Format.Default)
+	if rc.Format.Default == "request" {
+		r.format, r.formatFromRequest = negotiate.JSON, true
+	}
+	r.resourceExprs = resourcePaths{}
+	if rq := rc.Request; rq != nil {
+		r.request = &requestBody{cfg: rq, parser: b.parser, profiles: b.cfg.ProfileSet}
+		for _, f := range rq.Formats {
+			r.request.json = r.request.json || f == "json"
+			r.request.xml = r.request.xml || f == "xml"
+		}
+		if rq.Profile != "" {
+			r.request.as = []string{rq.Profile}
+		}
+	}
 	r.byRole = map[string]negotiate.Format{}
 	for role, f := range rc.Format.ByRole {
 		r.byRole[role] = negotiate.Parse(f)
@@ -178,6 +210,11 @@ func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, cli
 		case "regex":
 			re := regexp.MustCompile("^(?:" + ch.Pattern + ")$")
 			c.valid = re.MatchString
+		case "token", "token-match":
+			c.valid = func(v string) bool { _, ok := parseToken(v); return ok }
+			if ch.Matches != nil {
+				c.system, c.idValue = mustParse(ch.Matches.System), mustParse(ch.Matches.Value)
+			}
 		}
 		r.checks = append(r.checks, c)
 	}
@@ -188,6 +225,14 @@ func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, cli
 	if call.Body != nil {
 		r.call.fields = compileNamed(call.Body.Fields, false)
 	}
+	// Every ${resource.…} the route uses is compiled here, once.
+	r.eachTemplate(func(t *template.Template) {
+		for _, ref := range t.Refs() {
+			if ref.Source == "resource" {
+				r.resourceExprs.add(ref.Key)
+			}
+		}
+	})
 	for _, rule := range rc.Responses {
 		var ms []matcher
 		for _, k := range sortedKeys(rule.When.Match) {
@@ -211,13 +256,47 @@ func mustParse(s string) *template.Template {
 func compileNamed(m map[string]string, header bool) []named {
 	var out []named
 	for _, k := range sortedKeys(m) {
-		name := k
+		name, list := strings.CutSuffix(k, "[]")
 		if header {
-			name = http.CanonicalHeaderKey(k)
+			name, list = http.CanonicalHeaderKey(k), false
 		}
-		out = append(out, named{name: name, t: mustParse(m[k])})
+		out = append(out, named{name: name, t: mustParse(m[k]), list: list})
 	}
 	return out
+}
+
+// eachTemplate calls fn for every template of the route that may be
+// rendered with a request body present.
+func (r *route) eachTemplate(fn func(*template.Template)) {
+	for _, c := range r.checks {
+		fn(c.value)
+		if c.system != nil {
+			fn(c.system)
+			fn(c.idValue)
+		}
+		r.eachAnswerTemplate(c.fail, fn)
+	}
+	fn(r.call.path)
+	for _, group := range [][]named{r.call.query, r.call.headers, r.call.fields} {
+		for _, n := range group {
+			fn(n.t)
+		}
+	}
+	for _, rule := range r.rules {
+		r.eachAnswerTemplate(&rule.Answer, fn)
+	}
+}
+
+func (r *route) eachAnswerTemplate(a *config.Answer, fn func(*template.Template)) {
+	if a.TextT != nil {
+		fn(a.TextT)
+	}
+	if a.ExpressionT != nil {
+		fn(a.ExpressionT)
+	}
+	for _, h := range a.HeaderT {
+		fn(h.T)
+	}
 }
 
 func sortedKeys(m map[string]string) []string {

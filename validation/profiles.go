@@ -81,3 +81,54 @@ func (p *Parser) ValidateXML(data []byte, set *profile.Set, as []string) (proto.
 	res, issues := p.ValidateJSON(j, set, as)
 	return res, j, issues
 }
+
+// Checked is the validation of one request body, split the way a FHIR
+// server answers it: Base problems (not parseable, invalid against the base
+// specification) are a 400, Profile problems a 422.
+type Checked struct {
+	// Resource is the body decoded from JSON (numbers keep their digits);
+	// nil when it did not parse.
+	Resource map[string]any
+	// JSON is the body as FHIR JSON (converted when it came as XML).
+	JSON []byte
+	// Base holds parse errors, base rules and core invariants.
+	Base []Issue
+	// Profile holds the issues of the profiles; empty when Base has errors
+	// (an invalid resource is not checked against profiles).
+	Profile []Issue
+}
+
+// Check validates a request body given as JSON or (xml true) XML against
+// the base specification and then the profiles it declares (or as).
+func (p *Parser) Check(data []byte, xml bool, set *profile.Set, as []string) Checked {
+	var c Checked
+	if xml {
+		j, err := fhirxml.ToJSON(p.version, data)
+		if err != nil {
+			c.Base = xmlIssues(err)
+			return c
+		}
+		data = j
+	}
+	c.JSON = data
+	if p.version == R4 && bytes.Contains(data, []byte(`"Parameters"`)) {
+		res, issues := p.ParseJSON(data)
+		c.Base = issues
+		if res != nil {
+			c.Resource = decodeJSON(data)
+		}
+	} else {
+		res, issues := p.parseJSON(data, false)
+		c.Base = issues
+		if res != nil {
+			c.Resource = decodeJSON(data)
+			c.Base = append(c.Base, baseInvariantIssues(p.version, data, c.Resource)...)
+			sortIssues(c.Base)
+		}
+	}
+	if c.Resource != nil && set != nil && !HasErrors(c.Base) {
+		c.Profile = validateProfiles(set, c.Resource, as)
+		sortIssues(c.Profile)
+	}
+	return c
+}

@@ -13,6 +13,21 @@ import (
 type Field struct {
 	Name  string
 	Value string
+	// IsList makes the field a list of Values (a JSON array, repeated form
+	// fields or repeated XML elements); Value is then unused.
+	IsList bool
+	Values []string
+}
+
+// each calls fn for every value of the field.
+func (f Field) each(fn func(string)) {
+	if !f.IsList {
+		fn(f.Value)
+		return
+	}
+	for _, v := range f.Values {
+		fn(v)
+	}
 }
 
 // EncodeBody writes fields as json (nested objects by dotted names), form
@@ -25,7 +40,7 @@ func EncodeBody(encoding, root string, fields []Field) ([]byte, string) {
 	case "form":
 		v := url.Values{}
 		for _, f := range fields {
-			v.Add(f.Name, f.Value)
+			f.each(func(val string) { v.Add(f.Name, val) })
 		}
 		return []byte(v.Encode()), "application/x-www-form-urlencoded"
 	case "xml":
@@ -49,9 +64,11 @@ func EncodeBody(encoding, root string, fields []Field) ([]byte, string) {
 				open = append(open, p)
 			}
 			leaf := path[len(path)-1]
-			b.WriteString("<" + leaf + ">")
-			escapeText(&b, f.Value)
-			b.WriteString("</" + leaf + ">")
+			f.each(func(val string) {
+				b.WriteString("<" + leaf + ">")
+				escapeText(&b, val)
+				b.WriteString("</" + leaf + ">")
+			})
 		}
 		for i := len(open) - 1; i >= 0; i-- {
 			b.WriteString("</" + open[i] + ">")
@@ -71,7 +88,11 @@ func EncodeBody(encoding, root string, fields []Field) ([]byte, string) {
 				}
 				m = sub
 			}
-			m[path[len(path)-1]] = f.Value
+			if f.IsList {
+				m[path[len(path)-1]] = f.Values
+			} else {
+				m[path[len(path)-1]] = f.Value
+			}
 		}
 		data, _ := json.Marshal(obj) // map keys are written sorted
 		return data, "application/json"

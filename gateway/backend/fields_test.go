@@ -64,7 +64,7 @@ func TestFieldRefusesHostileXML(t *testing.T) {
 }
 
 func TestEncodeBody(t *testing.T) {
-	fields := []Field{{"b.y", "2"}, {"a", "x&<"}, {"b.x", "1"}}
+	fields := []Field{{Name: "b.y", Value: "2"}, {Name: "a", Value: "x&<"}, {Name: "b.x", Value: "1"}}
 	if got, ct := EncodeBody("json", "", append([]Field(nil), fields...)); string(got) != `{"a":"x\u0026\u003c","b":{"x":"1","y":"2"}}` || ct != "application/json" {
 		t.Errorf("json: %s %s", got, ct)
 	}
@@ -73,6 +73,16 @@ func TestEncodeBody(t *testing.T) {
 	}
 	if got, _ := EncodeBody("xml", "req", append([]Field(nil), fields...)); string(got) != `<?xml version="1.0" encoding="UTF-8"?><req><a>x&amp;&lt;</a><b><x>1</x><y>2</y></b></req>` {
 		t.Errorf("xml: %s", got)
+	}
+	list := []Field{{Name: "r.read", IsList: true, Values: []string{"Observation/1", "Patient/2"}}, {Name: "a", Value: "1"}, {Name: "none", IsList: true, Values: []string{}}}
+	if got, _ := EncodeBody("json", "", append([]Field(nil), list...)); string(got) != `{"a":"1","none":[],"r":{"read":["Observation/1","Patient/2"]}}` {
+		t.Errorf("json list: %s", got)
+	}
+	if got, _ := EncodeBody("form", "", append([]Field(nil), list...)); string(got) != "a=1&r.read=Observation%2F1&r.read=Patient%2F2" {
+		t.Errorf("form list: %s", got)
+	}
+	if got, _ := EncodeBody("xml", "q", append([]Field(nil), list...)); string(got) != `<?xml version="1.0" encoding="UTF-8"?><q><a>1</a><r><read>Observation/1</read><read>Patient/2</read></r></q>` {
+		t.Errorf("xml list: %s", got)
 	}
 }
 

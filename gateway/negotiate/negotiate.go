@@ -71,7 +71,8 @@ func MediaType(s string) Format {
 // Offer is the set of formats a route can serve.
 type Offer struct{ JSON, XML bool }
 
-func (o Offer) has(f Format) bool { return f == JSON && o.JSON || f == XML && o.XML }
+// Has reports whether the offer includes f.
+func (o Offer) Has(f Format) bool { return f == JSON && o.JSON || f == XML && o.XML }
 
 // Negotiate picks the answer format. formatParam is the _format value
 // (hasFormat false when the parameter is absent), accept the Accept header.
@@ -80,7 +81,7 @@ func (o Offer) has(f Format) bool { return f == JSON && o.JSON || f == XML && o.
 func Negotiate(formatParam string, hasFormat bool, accept string, offer Offer, def Format) (Format, string) {
 	if hasFormat {
 		f := MediaType(formatParam)
-		if !offer.has(f) {
+		if !offer.Has(f) {
 			return None, formatParam
 		}
 		return f, ""
@@ -128,7 +129,7 @@ func fromAccept(accept string, offer Offer, def Format) Format {
 			}
 		}
 		for _, f := range [...]Format{JSON, XML} {
-			if !offer.has(f) {
+			if !offer.Has(f) {
 				continue
 			}
 			spec := 0

@@ -60,6 +60,33 @@ func (e *Expr) Holds(resource map[string]any) (holds, ok bool) {
 	return true, true
 }
 
+// Strings evaluates the expression on a resource for extraction: the
+// values it selects, as FHIR writes them in JSON (numbers with their
+// digits, booleans as true/false). ok is false when the expression cannot
+// be evaluated exactly here or selects something that is not a primitive.
+func (e *Expr) Strings(resource map[string]any) (values []string, ok bool) {
+	ev := &evaluator{root: resource}
+	out := ev.eval(e.root, []any{resource})
+	if ev.declined {
+		return nil, false
+	}
+	for _, v := range out {
+		switch x := v.(type) {
+		case string:
+			values = append(values, x)
+		case bool:
+			values = append(values, strconv.FormatBool(x))
+		case json.Number:
+			values = append(values, string(x))
+		case int64:
+			values = append(values, strconv.FormatInt(x, 10))
+		default:
+			return nil, false
+		}
+	}
+	return values, true
+}
+
 // node kinds
 type kind int
 

@@ -1,0 +1,209 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/negotiate"
+	"github.com/fhirgate/fhirgate/gateway/outcome"
+	"github.com/fhirgate/fhirgate/validation"
+	"github.com/fhirgate/fhirgate/validation/fhirpathlite"
+	"github.com/fhirgate/fhirgate/validation/profile"
+)
+
+// requestBody is a route's compiled config.Request.
+type requestBody struct {
+	cfg      *config.Request
+	json     bool
+	xml      bool
+	parser   *validation.Parser
+	profiles *profile.Set
+	as       []string
+}
+
+// resourcePaths compiles the ${resource.…} expressions of a route once.
+type resourcePaths map[string]*fhirpathlite.Expr
+
+func (rp resourcePaths) add(key string) {
+	if _, ok := rp[key]; !ok {
+		e, _ := fhirpathlite.Compile(key) // checked by config.Load
+		rp[key] = e
+	}
+}
+
+// bodyFormat is the FHIR format of the request's Content-Type: a media
+// type (not a _format alias) whose charset, if given, is UTF-8.
+func bodyFormat(contentType string) negotiate.Format {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || !strings.Contains(mt, "/") {
+		return negotiate.None
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return negotiate.None
+	}
+	return negotiate.MediaType(mt)
+}
+
+// readResource is the body stage: the Content-Type must be an accepted FHIR
+// format (415), the body must parse and be valid against the base
+// specification and be of the configured type (400), and conform to the
+// profiles (422). Each refusal carries every issue found, with its
+// location. On success the decoded resource feeds ${resource.…}.
+func (r *route) readResource(x *exchange) *outcome.Error {
+	rb := r.request
+	f := bodyFormat(x.r.Header.Get("Content-Type"))
+	if f == negotiate.None || (f == negotiate.JSON && !rb.json) || (f == negotiate.XML && !rb.xml) {
+		return x.answerError(rb.cfg.UnsupportedMedia, "media_type")
+	}
+	data, err := io.ReadAll(x.r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return outcome.New(http.StatusRequestEntityTooLarge, "too-costly", "the request body exceeds the limit").WithKind("limit")
+		}
+		return outcome.New(http.StatusBadRequest, x.base.cfg.IssueCode(400), "the request body could not be read").WithKind("body")
+	}
+	if len(data) == 0 {
+		return x.issuesError(rb.cfg.Invalid, "body", []validation.Issue{{Severity: "error", Code: "required",
+			Text: "the request has no body; a " + rb.cfg.Resource + " resource is required", Expression: rb.cfg.Resource}})
+	}
+	checked := rb.parser.Check(data, f == negotiate.XML, rb.profiles, rb.as)
+	if validation.HasErrors(checked.Base) {
+		return x.issuesError(rb.cfg.Invalid, "body", checked.Base)
+	}
+	if rt, _ := checked.Resource["resourceType"].(string); rt != rb.cfg.Resource {
+		return x.issuesError(rb.cfg.Invalid, "body", []validation.Issue{{Severity: "error", Code: "invalid",
+			Text: "the body is a " + rt + " resource; this interaction takes a " + rb.cfg.Resource, Expression: rt}})
+	}
+	if validation.HasErrors(checked.Profile) {
+		return x.issuesError(rb.cfg.ProfileViolation, "profile", checked.Profile)
+	}
+	x.resource = checked.Resource
+	return nil
+}
+
+// issuesError is an answer whose issues are validation's (errors first,
+// then warnings), after the configured text if there is one.
+func (x *exchange) issuesError(a *config.Answer, kind string, issues []validation.Issue) *outcome.Error {
+	e := x.answerError(a, kind)
+	if text, _ := a.TextT.Render(x, nil); text == "" {
+		e.Issues = e.Issues[:0]
+	}
+	for _, sev := range []string{"fatal", "error", "warning", "information"} {
+		for _, is := range issues {
+			if is.Severity != sev {
+				continue
+			}
+			oi := outcome.Issue{Severity: is.Severity, Code: is.Code, Text: is.Text, Diagnostics: is.Diagnostics}
+			if is.Expression != "" {
+				oi.Expression = []string{is.Expression}
+			}
+			e.Issues = append(e.Issues, oi)
+		}
+	}
+	return e
+}
+
+// token is a FHIR token search value split into its parts.
+type token struct {
+	system, value string
+	// mode: exact (system|value), any-system (value), no-system (|value),
+	// system-only (system|).
+	mode string
+}
+
+// parseToken splits a token search value at its first unescaped '|'
+// (FHIR search: "\|" is a literal bar). ok is false when it names neither
+// a system nor a value.
+func parseToken(s string) (token, bool) {
+	cut := -1
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			i++
+			continue
+		}
+		if s[i] == '|' {
+			cut = i
+			break
+		}
+	}
+	unescape := func(v string) string {
+		return strings.NewReplacer(`\|`, `|`, `\,`, `,`, `\$`, `$`, `\\`, `\`).Replace(v)
+	}
+	if cut < 0 {
+		t := token{value: unescape(s), mode: "any-system"}
+		return t, t.value != ""
+	}
+	t := token{system: unescape(s[:cut]), value: unescape(s[cut+1:])}
+	switch {
+	case t.system == "" && t.value == "":
+		return t, false
+	case t.system == "":
+		t.mode = "no-system"
+	case t.value == "":
+		t.mode = "system-only"
+	default:
+		t.mode = "exact"
+	}
+	return t, true
+}
+
+// selects reports whether the token selects the identifier (system, value).
+func (t token) selects(system, value string) bool {
+	switch t.mode {
+	case "exact":
+		return system == t.system && value == t.value
+	case "any-system":
+		return value == t.value
+	case "no-system":
+		return system == "" && value == t.value
+	case "system-only":
+		return system == t.system
+	}
+	return false
+}
+
+// tokenValue is ${token.<param>.<part>}.
+func (x *exchange) tokenValue(key string) (string, bool) {
+	i := strings.LastIndexByte(key, '.')
+	if i < 0 {
+		return "", false
+	}
+	vs := x.queryValues()[key[:i]]
+	if len(vs) == 0 {
+		return "", false
+	}
+	t, ok := parseToken(vs[0])
+	if !ok {
+		return "", false
+	}
+	switch key[i+1:] {
+	case "system":
+		return t.system, t.system != ""
+	case "value":
+		return t.value, t.value != ""
+	case "mode":
+		return t.mode, true
+	}
+	return "", false
+}
+
+// resourceValues evaluates ${resource.<expr>} on the request body.
+func (x *exchange) resourceValues(key string) []string {
+	if x.resource == nil || x.route == nil {
+		return nil
+	}
+	e := x.route.resourceExprs[key]
+	if e == nil {
+		return nil
+	}
+	vs, ok := e.Strings(x.resource)
+	if !ok {
+		return nil
+	}
+	return vs
+}

@@ -1,5 +1,5 @@
 # fhirgate — the commands a newcomer needs:
-#   make run    the gateway with its bundled legacy simulator, default routes.yaml
+#   make run    the gateway with its bundled legacy simulators, default routes.yaml
 #   make test   every test (unit, config, end-to-end with real processes, short fuzz runs)
 SHELL := /bin/bash
 GO    ?= go
@@ -12,13 +12,17 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# Starts the Fachdienst simulator (:9101), waits for it, then the gateway
-# (:8080, metrics on :9090). Ctrl-C stops both.
+# Starts the simulators — E-Rezept Fachdienst (:9101) and Twiin GtK
+# (:9102) — waits for them, then the gateway (:8080, metrics on :9090).
+# Ctrl-C stops all three.
 run: build
 	@set -euo pipefail; \
 	$(BIN)/legacysim fachdienst --listen 127.0.0.1:9101 & sim=$$!; \
-	trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
-	for i in $$(seq 1 50); do curl -sf -o /dev/null http://127.0.0.1:9101/demo/jwks.json && break; sleep 0.1; done; \
+	$(BIN)/legacysim gtk --listen 127.0.0.1:9102 & gtk=$$!; \
+	trap 'kill $$sim $$gtk 2>/dev/null' EXIT INT TERM; \
+	for port in 9101 9102; do \
+	  for i in $$(seq 1 50); do curl -sf -o /dev/null http://127.0.0.1:$$port/demo/jwks.json && break; sleep 0.1; done; \
+	done; \
 	$(BIN)/fhirgate serve --config routes.yaml
 
 vet:

@@ -441,9 +441,18 @@ func integer(v any) (int64, bool) {
 	return 0, false
 }
 
-// looksTemporal: strings the full engine may read as a date or time.
+// looksTemporal: strings the full engine may read as a date or dateTime
+// (it tries those that begin with a four-digit year).
 func looksTemporal(s string) bool {
-	return len(s) >= 2 && s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9'
+	if len(s) < 4 {
+		return false
+	}
+	for i := 0; i < 4; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return len(s) == 4 || s[4] == '-' || s[4] == 'T'
 }
 
 // temporal parses a FHIR date or dateTime; precision 0 when it is neither,

@@ -65,6 +65,10 @@ func TestHolds(t *testing.T) {
 		{"status.matches('r.*')", false, false},
 		{"1.5 > 1", false, false},
 		{"`status`.exists() and $this.intent = 'order'", true, true},
+		{"input.where(type.text = 'a').valueString = 'x'", true, true},
+		{"'77599-9' = '77599-9'", true, true},
+		{"'2024' = '2024'", false, false},
+		{"'2024-01' != '2024-02'", false, false},
 	}
 	res := decode(t, task)
 	for _, c := range cases {

@@ -80,15 +80,68 @@ func WithKey(key *rsa.PrivateKey, issuer, audience string) *IDP {
 // Token signs a token for a role ("" with oid set) valid for ttl.
 // idNummer is the KVNR of an insured person or a Telematik-ID.
 func (i *IDP) Token(oid, idNummer, sub string, ttl time.Duration) (string, error) {
+	return i.Sign(sub, ttl, map[string]any{"professionOID": oid, "idNummer": idNummer})
+}
+
+// Sign signs a token for sub valid for ttl with iss, aud, iat, exp and the
+// extra claims.
+func (i *IDP) Sign(sub string, ttl time.Duration, extra map[string]any) (string, error) {
 	now := time.Now()
 	claims := jwt.MapClaims{
 		"iss": i.Issuer, "aud": i.Audience, "sub": sub,
 		"iat": now.Unix(), "exp": now.Add(ttl).Unix(),
-		"professionOID": oid, "idNummer": idNummer,
+	}
+	for k, v := range extra {
+		claims[k] = v
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	t.Header["kid"] = i.kid
 	return t.SignedString(i.key)
+}
+
+// OAuthHandler serves the JWKS like Handler, and
+//
+//	GET /demo/token?sub=…[&scope=tanp][&ttl=3600]
+//	                      an OAuth access token (claims sub and scope) as
+//	                      plain text, as a Twiin client would get one
+func (i *IDP) OAuthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /demo/jwks.json", i.Handler())
+	mux.HandleFunc("GET /demo/token", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		sub, scope := q.Get("sub"), q.Get("scope")
+		if sub == "" {
+			sub = "sending-gtk"
+		}
+		if scope == "" {
+			scope = "tanp"
+		}
+		ttl, ok := ttlParam(w, q.Get("ttl"))
+		if !ok {
+			return
+		}
+		tok, err := i.Sign(sub, ttl, map[string]any{"scope": scope})
+		if err != nil {
+			http.Error(w, "signing failed", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte(tok + "\n"))
+	})
+	return mux
+}
+
+// ttlParam reads ?ttl= (seconds, 1 to 86400; default one hour).
+func ttlParam(w http.ResponseWriter, s string) (time.Duration, bool) {
+	if s == "" {
+		return time.Hour, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 86400 {
+		http.Error(w, "ttl is seconds, 1 to 86400", http.StatusBadRequest)
+		return 0, false
+	}
+	return time.Duration(n) * time.Second, true
 }
 
 // Handler serves
@@ -125,14 +178,9 @@ func (i *IDP) Handler() http.Handler {
 				id = "1-SMC-B-Testkarte-883110000116948"
 			}
 		}
-		ttl := time.Hour
-		if s := q.Get("ttl"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > 86400 {
-				http.Error(w, "ttl is seconds, 1 to 86400", http.StatusBadRequest)
-				return
-			}
-			ttl = time.Duration(n) * time.Second
+		ttl, ok := ttlParam(w, q.Get("ttl"))
+		if !ok {
+			return
 		}
 		sum := sha256.Sum256([]byte(oid + "|" + id))
 		tok, err := i.Token(oid, id, hex.EncodeToString(sum[:16]), ttl)

@@ -208,8 +208,9 @@ type Base struct {
 	// (present, "Bearer …") runs for every request to this base before
 	// routing, so that it wins over 404/405. Routes default to it.
 	Auth string `yaml:"auth"`
-	// DefaultFormat (json or xml) is used for answers given before a route
-	// is known. Default json.
+	// DefaultFormat (json, xml, or request: the format of the request's
+	// Content-Type, json when it names none) is used for answers given
+	// before a route is known, and is the routes' default. Default json.
 	DefaultFormat string `yaml:"default_format"`
 	// OutcomeProfile, when set, is written as meta.profile of every
 	// OperationOutcome of this base.

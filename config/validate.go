@@ -260,8 +260,17 @@ func (l *loader) authProfile(c *Config, name string, p *AuthProfile) {
 		return defaultAnswer(a, d)
 	}
 	ep := path + ".errors."
-	l.answer(ep+"missing_header", defaultAnswer(&e.MissingHeader, &Answer{Status: 400, Text: "Authorization header is missing"}), requestSources, nil)
-	l.answer(ep+"malformed_header", defaultAnswer(&e.MalformedHeader, &Answer{Status: 400, Text: "invalid Authorization Bearer header field"}), requestSources, nil)
+	// A header answer moved to 401 (some specifications want that) takes
+	// the 401 headers too.
+	headerAnswer := func(a **Answer, text string) *Answer {
+		ans := defaultAnswer(a, &Answer{Status: 400, Text: text})
+		if ans.Status == 401 && ans.Headers == nil {
+			ans.Headers = e.UnauthorizedHeaders
+		}
+		return ans
+	}
+	l.answer(ep+"missing_header", headerAnswer(&e.MissingHeader, "Authorization header is missing"), requestSources, nil)
+	l.answer(ep+"malformed_header", headerAnswer(&e.MalformedHeader, "invalid Authorization Bearer header field"), requestSources, nil)
 	l.answer(ep+"invalid_format", unauth(&e.InvalidFormat, "JWT has invalid format"), requestSources, nil)
 	l.answer(ep+"invalid_signature", unauth(&e.InvalidSignature, "JWT has invalid signature"), requestSources, nil)
 	l.answer(ep+"expired", unauth(&e.Expired, "JWT expired"), requestSources, nil)
@@ -376,9 +385,9 @@ func (l *loader) base(c *Config, path string, b *Base, basePaths map[string]bool
 	switch b.DefaultFormat {
 	case "":
 		b.DefaultFormat = "json"
-	case "json", "xml":
+	case "json", "xml", "request":
 	default:
-		l.errorf(path+".default_format", "%q is not json or xml", b.DefaultFormat)
+		l.errorf(path+".default_format", "%q is not json, xml or request", b.DefaultFormat)
 	}
 	if b.PublicURL != "" {
 		u, err := url.Parse(b.PublicURL)
@@ -554,7 +563,7 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 	if f.Default == "" {
 		f.Default = b.DefaultFormat
 	}
-	if f.Default != "request" || r.Request == nil {
+	if f.Default != "request" {
 		l.formatName(path+".format.default", f.Default)
 	}
 	for role, v := range f.ByRole {

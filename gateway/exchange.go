@@ -159,10 +159,16 @@ func (x *exchange) role() string {
 // base's default before a route is known.
 func (x *exchange) defaultFormat() negotiate.Format {
 	if x.route == nil {
-		if x.base != nil {
-			return negotiate.Parse(x.base.cfg.DefaultFormat)
+		if x.base == nil {
+			return negotiate.JSON
 		}
-		return negotiate.JSON
+		if x.base.cfg.DefaultFormat == "request" {
+			if f := bodyFormat(x.r.Header.Get("Content-Type")); f != negotiate.None {
+				return f
+			}
+			return negotiate.JSON
+		}
+		return negotiate.Parse(x.base.cfg.DefaultFormat)
 	}
 	if f, ok := x.route.byRole[x.role()]; ok {
 		return f

@@ -81,9 +81,10 @@ func (s *syncBuffer) String() string {
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan error
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	done    chan error
+	stopped bool
 }
 
 // start runs a binary from binDir; it is stopped with SIGTERM at cleanup.
@@ -100,6 +101,10 @@ func start(t *testing.T, name string, args ...string) *proc {
 }
 
 func (p *proc) stop(t *testing.T) {
+	if p.stopped {
+		return
+	}
+	p.stopped = true
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -248,6 +253,13 @@ type answer struct {
 	Code        string
 	Text        string
 	IssuesCount int
+	Issues      []issue // every issue, in order
+}
+
+// issue is one OperationOutcome issue, as the tests look at it.
+type issue struct {
+	Severity, Code, Text string
+	Expression           []string
 }
 
 type xmlOutcome struct {
@@ -264,6 +276,9 @@ type xmlOutcome struct {
 				Value string `xml:"value,attr"`
 			} `xml:"text"`
 		} `xml:"details"`
+		Expression []struct {
+			Value string `xml:"value,attr"`
+		} `xml:"expression"`
 	} `xml:"issue"`
 }
 
@@ -275,6 +290,7 @@ type jsonOutcome struct {
 		Details  struct {
 			Text string `json:"text"`
 		} `json:"details"`
+		Expression []string `json:"expression"`
 	} `json:"issue"`
 }
 
@@ -303,6 +319,9 @@ func do(t *testing.T, req *http.Request) answer {
 		if len(o.Issue) > 0 {
 			a.Severity, a.Code, a.Text = o.Issue[0].Severity, o.Issue[0].Code, o.Issue[0].Details.Text
 		}
+		for _, is := range o.Issue {
+			a.Issues = append(a.Issues, issue{is.Severity, is.Code, is.Details.Text, is.Expression})
+		}
 	case "application/fhir+xml;charset=utf-8":
 		a.Format = "xml"
 		var o xmlOutcome
@@ -312,6 +331,13 @@ func do(t *testing.T, req *http.Request) answer {
 		a.IssuesCount = len(o.Issue)
 		if len(o.Issue) > 0 {
 			a.Severity, a.Code, a.Text = o.Issue[0].Severity.Value, o.Issue[0].Code.Value, o.Issue[0].Details.Text.Value
+		}
+		for _, is := range o.Issue {
+			var exprs []string
+			for _, e := range is.Expression {
+				exprs = append(exprs, e.Value)
+			}
+			a.Issues = append(a.Issues, issue{is.Severity.Value, is.Code.Value, is.Details.Text.Value, exprs})
 		}
 	default:
 		t.Fatalf("answer with body has Content-Type %q:\n%s", ct, body)

@@ -1,7 +1,9 @@
 package gtk
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -129,6 +131,13 @@ func (f *Faults) apply(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	f.mu.Unlock()
+	if mode == "" {
+		return false
+	}
+	// Read the request first, as a real system would: only then does the
+	// server notice a caller that went away (the context is cancelled).
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	switch mode {
 	case "delay":
 		select {

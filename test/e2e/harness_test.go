@@ -137,6 +137,7 @@ func waitHTTP(t *testing.T, url string, p *proc) {
 		}
 		select {
 		case err := <-p.done:
+			p.stopped = true
 			t.Fatalf("%s exited (%v):\n%s", p.cmd.Path, err, p.out.String())
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -171,6 +172,11 @@ func startStack(t *testing.T, routesFile, dialect string, from [3]string, edits 
 			t.Fatalf("%s does not contain %q", routesFile, edits[i])
 		}
 		cfg = strings.ReplaceAll(cfg, edits[i], edits[i+1])
+	}
+	// The copy lives elsewhere: profile directories relative to the
+	// repository's routes.yaml become absolute.
+	if profiles, err := filepath.Abs("../../profiles"); err == nil {
+		cfg = strings.ReplaceAll(cfg, "profiles: [profiles/", "profiles: ["+profiles+"/")
 	}
 	file := filepath.Join(t.TempDir(), "routes.yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {

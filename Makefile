@@ -50,7 +50,8 @@ FUZZ_TARGETS := \
 	./config:FuzzParse:30000 \
 	./gateway/negotiate:FuzzNegotiate:200000 \
 	./gateway/template:FuzzParse:200000 \
-	./gateway/backend:FuzzField:100000
+	./gateway/backend:FuzzField:100000 \
+	./gateway:FuzzParseToken:100000
 
 # Long fuzzing: each target for FUZZTIME.
 FUZZTIME ?= 60s

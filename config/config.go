@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/gateway/template"
+	"github.com/fhirgate/fhirgate/validation"
 	"github.com/fhirgate/fhirgate/validation/profile"
 	"gopkg.in/yaml.v3"
 )
@@ -272,6 +273,9 @@ type Route struct {
 	Request *Request `yaml:"request"`
 	// Checks are gateway-owned checks run in order after negotiation.
 	Checks []*Check `yaml:"checks"`
+	// Operation, when set, checks the query parameters of an operation
+	// call against its OperationDefinition, after the checks.
+	Operation *Operation `yaml:"operation"`
 	// Call is the canonical backend call. Required.
 	Call *Call `yaml:"call"`
 	// Responses map the backend's answer; the first matching rule wins.
@@ -339,6 +343,20 @@ type Check struct {
 	Pattern string `yaml:"pattern"`
 	// Fail is the answer when the value does not conform. Status required.
 	Fail Answer `yaml:"fail"`
+}
+
+// Operation names the OperationDefinition of a route.
+type Operation struct {
+	// Definition is an OperationDefinition file (JSON). Required.
+	Definition string `yaml:"definition"`
+	// Invalid answers a call that breaks it — an unknown parameter (names
+	// starting with _ belong to FHIR's HTTP layer and pass), one given too
+	// often, a missing required one, a value not of its type: the status
+	// (default 400) with one issue per problem; a Text, when set, comes
+	// first.
+	Invalid *Answer `yaml:"invalid"`
+	// Compiled is the loaded definition, set by Load.
+	Compiled *validation.OperationDefinition `yaml:"-"`
 }
 
 // IdentifierRef names an identifier by templates.

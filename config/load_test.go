@@ -116,6 +116,14 @@ func TestLoadErrors(t *testing.T) {
 			35, "bases[0].routes[1].path", `already routed by "abort"`},
 		{"list expected", "roles: [prescriber]", "roles: prescriber", 0, "bases[0].routes[0].roles", "must be a list"},
 		{"invalid YAML", "bases:\n", "bases: [\n", -1, "", "invalid YAML"},
+		{"resource source without request", "path: /x/${path.id}", "path: /x/${resource.id}", 0, "bases[0].routes[0].call.path", `unknown source "resource"`},
+		{"request without resource type", "        roles: [prescriber]\n", "        roles: [prescriber]\n        request: {resource: task}\n", 0, "bases[0].routes[0].request.resource", "resource type"},
+		{"unknown request profile", "        roles: [prescriber]\n", "        roles: [prescriber]\n        request: {resource: Task, profile: http://x/p}\n", 0, "bases[0].routes[0].request.profile", "not among the profiles"},
+		{"FHIRPath outside the subset", "        checks:\n          - value: ${path.id}\n", "        request: {resource: Task}\n        checks:\n          - value: ${resource.identifier[0].value}\n", -1, "bases[0].routes[0].checks[0].value", "outside the FHIRPath subset"},
+		{"token-match without matches", "format: prescription-id", "format: token-match", -1, "bases[0].routes[0].checks[0].matches", "needs matches"},
+		{"bad token source key", "path: /x/${path.id}", "path: /x/${token.identifier}", 0, "bases[0].routes[0].call.path", "token.<query parameter>"},
+		{"missing OperationDefinition", "        roles: [prescriber]\n", "        roles: [prescriber]\n        operation: {definition: nope.json}\n", 0, "bases[0].routes[0].operation.definition", "cannot read file"},
+		{"missing profile directory", "    auth: idp\n", "    auth: idp\n    profiles: [nothing-here]\n", 0, "bases[0].profiles[0]", "cannot read file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/gateway/template"
+	"github.com/fhirgate/fhirgate/validation"
 	"github.com/fhirgate/fhirgate/validation/fhirpathlite"
 	"github.com/fhirgate/fhirgate/validation/profile"
 )
@@ -160,10 +161,10 @@ func (l *loader) server(s *Server) {
 }
 
 // file resolves a file name against the configuration's directory and checks
-// that it can be read. An empty name is left alone.
-func (l *loader) checkFile(path string, name *string) {
+// that it can be read (true). An empty name is left alone.
+func (l *loader) checkFile(path string, name *string) bool {
 	if *name == "" {
-		return
+		return false
 	}
 	if !filepath.IsAbs(*name) {
 		*name = filepath.Join(filepath.Dir(l.file), *name)
@@ -171,9 +172,10 @@ func (l *loader) checkFile(path string, name *string) {
 	f, err := os.Open(*name)
 	if err != nil {
 		l.errorf(path, "cannot read file %s", *name)
-		return
+		return false
 	}
 	f.Close()
+	return true
 }
 
 func (l *loader) authProfile(c *Config, name string, p *AuthProfile) {
@@ -580,6 +582,19 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 	for i, ch := range r.Checks {
 		l.check(fmt.Sprintf("%s.checks[%d]", path, i), i, ch, check(requestSources))
 	}
+	if op := r.Operation; op != nil {
+		if op.Definition == "" {
+			l.errorf(path+".operation.definition", "is required")
+		} else if l.checkFile(path+".operation.definition", &op.Definition) {
+			data, _ := os.ReadFile(op.Definition)
+			od, err := validation.LoadOperationDefinition(data)
+			if err != nil {
+				l.errorf(path+".operation.definition", "%v", err)
+			}
+			op.Compiled = od
+		}
+		l.answerWith(path+".operation.invalid", defaultAnswer(&op.Invalid, &Answer{Status: 400}), check(requestSources))
+	}
 	if r.Call == nil {
 		l.errorf(path+".call", "is required")
 	} else {
@@ -607,6 +622,9 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 // answers lists every Answer of a route, for filling in issue codes.
 func (r *Route) answers() []*Answer {
 	out := []*Answer{r.MissingQuery, r.Format.NotAcceptable}
+	if r.Operation != nil {
+		out = append(out, r.Operation.Invalid)
+	}
 	if r.Request != nil {
 		out = append(out, r.Request.UnsupportedMedia, r.Request.Invalid, r.Request.ProfileViolation)
 	}

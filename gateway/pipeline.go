@@ -22,7 +22,8 @@ type stage func(*exchange) *outcome.Error
 // must take precedence (spec erezept-abort §3): authenticate (400/401),
 // rate limit (429), authorize the role (403), negotiate (406), required
 // query parameters (400), the request body (415, 400, 422), gateway-owned
-// checks. The backend call follows.
+// checks, the OperationDefinition's parameters (400). The backend call
+// follows.
 func (r *route) buildStages() []stage {
 	var s []stage
 	if r.auth != nil {
@@ -37,6 +38,9 @@ func (r *route) buildStages() []stage {
 	}
 	if len(r.checks) > 0 {
 		s = append(s, r.runChecks)
+	}
+	if r.cfg.Operation != nil && r.cfg.Operation.Compiled != nil {
+		s = append(s, r.checkOperation)
 	}
 	return s
 }
@@ -148,6 +152,16 @@ func (r *route) runChecks(x *exchange) *outcome.Error {
 				return x.answerError(c.fail, "check:"+c.name)
 			}
 		}
+	}
+	return nil
+}
+
+// checkOperation checks the query parameters against the route's
+// OperationDefinition; every problem is one issue.
+func (r *route) checkOperation(x *exchange) *outcome.Error {
+	op := r.cfg.Operation
+	if issues := op.Compiled.CheckQuery(x.queryValues()); len(issues) > 0 {
+		return x.issuesError(op.Invalid, "operation", issues)
 	}
 	return nil
 }

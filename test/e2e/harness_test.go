@@ -175,9 +175,7 @@ func startStack(t *testing.T, routesFile, dialect string, from [3]string, edits 
 	}
 	// The copy lives elsewhere: profile directories relative to the
 	// repository's routes.yaml become absolute.
-	if profiles, err := filepath.Abs("../../profiles"); err == nil {
-		cfg = strings.ReplaceAll(cfg, "profiles: [profiles/", "profiles: ["+profiles+"/")
-	}
+	cfg = absProfiles(t, cfg)
 	file := filepath.Join(t.TempDir(), "routes.yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -354,4 +352,14 @@ func do(t *testing.T, req *http.Request) answer {
 func readAll(resp *http.Response) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// absProfiles makes the repository-relative profiles/ paths of routes.yaml
+// absolute, for a copy of the file written elsewhere.
+func absProfiles(t *testing.T, cfg string) string {
+	dir, err := filepath.Abs("../../profiles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReplacer("[profiles/", "["+dir+"/", ": profiles/", ": "+dir+"/").Replace(cfg)
 }

@@ -281,6 +281,30 @@ func TestHTTPBehaviour(t *testing.T) {
 			t.Fatalf("without token: %d %q", got.Status, got.Text)
 		}
 	})
+	t.Run("AbortOperation parameters checked", func(t *testing.T) {
+		s.reset(t)
+		cases := []struct {
+			query, code, expr string
+			issues            int
+		}{
+			{"?ac=a&ac=b", "structure", "$abort.parameter('ac')", 1},
+			{"?foo=1", "not-supported", "$abort.parameter('foo')", 1},
+			{"?secret=&secret=", "structure", "$abort.parameter('secret')", 2}, // twice, and empty
+		}
+		for _, c := range cases {
+			got := post("/erp/Task/"+seed[1].ID+"/$abort"+c.query, map[string]string{"Authorization": "Bearer " + prescriber()})
+			if got.Status != 400 || got.Code != c.code || len(got.Issues) != c.issues || len(got.Issues[0].Expression) != 1 || got.Issues[0].Expression[0] != c.expr {
+				t.Errorf("%s: %d %s", c.query, got.Status, got.Body)
+			}
+		}
+		if st := s.taskStatus(t, seed[1].ID); st != "ready" {
+			t.Errorf("Task %s is %s after refused calls", seed[1].ID, st)
+		}
+		got := post("/erp/Task/"+seed[1].ID+"/$abort?_format=json&ac="+seed[1].AccessCode, map[string]string{"Authorization": "Bearer " + prescriber()})
+		if got.Status != 204 {
+			t.Errorf("a call within the definition: %d %s", got.Status, got.Body)
+		}
+	})
 	t.Run("outside every base", func(t *testing.T) {
 		got := post("/nothing", nil)
 		if got.Status != 404 || got.Format != "json" {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -29,10 +28,9 @@ func TestREADMEDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	profiles, _ := filepath.Abs("../../profiles")
 	file := t.TempDir() + "/routes.yaml"
 	r := strings.NewReplacer("127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9101", sim, "127.0.0.1:9102", gtk)
-	os.WriteFile(file, []byte(strings.ReplaceAll(r.Replace(string(cfg)), "profiles: [profiles/", "profiles: ["+profiles+"/")), 0o644)
+	os.WriteFile(file, []byte(absProfiles(t, r.Replace(string(cfg)))), 0o644)
 	simProc := start(t, "legacysim", "fachdienst", "--listen", sim)
 	waitHTTP(t, "http://"+sim+"/demo/jwks.json", simProc)
 	gtkProc := start(t, "legacysim", "gtk", "--listen", gtk)

@@ -26,17 +26,12 @@ type twiinStack struct {
 func startTwiin(t *testing.T, edits ...string) *twiinStack {
 	t.Helper()
 	gw, admin, sim := freeAddr(t), freeAddr(t), freeAddr(t)
-	profiles, err := filepath.Abs("../../profiles/twiin")
-	if err != nil {
-		t.Fatal(err)
-	}
 	data, err := os.ReadFile("../../routes.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := string(data)
-	all := append(edits, "127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9102", sim,
-		"profiles: [profiles/twiin]", "profiles: ["+profiles+"]")
+	cfg := absProfiles(t, string(data))
+	all := append(edits, "127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9102", sim)
 	for i := 0; i+1 < len(all); i += 2 {
 		if !strings.Contains(cfg, all[i]) {
 			t.Fatalf("routes.yaml does not contain %q", all[i])

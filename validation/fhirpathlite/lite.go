@@ -22,6 +22,7 @@ package fhirpathlite
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -455,9 +456,19 @@ func looksTemporal(s string) bool {
 	return len(s) == 4 || s[4] == '-' || s[4] == 'T'
 }
 
+var (
+	fhirDate     = regexp.MustCompile(`^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$`)
+	fhirDateTime = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$`)
+)
+
 // temporal parses a FHIR date or dateTime; precision 0 when it is neither,
 // 1 year, 2 month, 3 day, 4 seconds (fractions are the same precision).
 func temporal(s string) (time.Time, int) {
+	// time.Parse is lenient (one-digit hours …): only FHIR's own lexical
+	// forms are read here; anything else is left to the full engine.
+	if !fhirDate.MatchString(s) && !fhirDateTime.MatchString(s) {
+		return time.Time{}, 0
+	}
 	layouts := []struct {
 		layout    string
 		precision int

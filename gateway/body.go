@@ -55,7 +55,7 @@ func bodyFormat(contentType string) negotiate.Format {
 // location. On success the decoded resource feeds ${resource.…}.
 func (r *route) readResource(x *exchange) *outcome.Error {
 	rb := r.request
-	f := bodyFormat(x.r.Header.Get("Content-Type"))
+	f := x.requestFormat()
 	if f == negotiate.None || (f == negotiate.JSON && !rb.json) || (f == negotiate.XML && !rb.xml) {
 		return x.answerError(rb.cfg.UnsupportedMedia, "media_type")
 	}
@@ -90,7 +90,7 @@ func (r *route) readResource(x *exchange) *outcome.Error {
 // then warnings), after the configured text if there is one.
 func (x *exchange) issuesError(a *config.Answer, kind string, issues []validation.Issue) *outcome.Error {
 	e := x.answerError(a, kind)
-	if text, _ := a.TextT.Render(x, nil); text == "" {
+	if a.Text == "" {
 		e.Issues = e.Issues[:0]
 	}
 	for _, sev := range []string{"fatal", "error", "warning", "information"} {
@@ -132,7 +132,10 @@ func parseToken(s string) (token, bool) {
 		}
 	}
 	unescape := func(v string) string {
-		return strings.NewReplacer(`\|`, `|`, `\,`, `,`, `\$`, `$`, `\\`, `\`).Replace(v)
+		if strings.IndexByte(v, '\\') < 0 {
+			return v
+		}
+		return tokenUnescaper.Replace(v)
 	}
 	if cut < 0 {
 		t := token{value: unescape(s), mode: "any-system"}
@@ -151,6 +154,9 @@ func parseToken(s string) (token, bool) {
 	}
 	return t, true
 }
+
+// tokenUnescaper undoes FHIR search escaping (\| \, \$ \\).
+var tokenUnescaper = strings.NewReplacer(`\|`, `|`, `\,`, `,`, `\$`, `$`, `\\`, `\`)
 
 // selects reports whether the token selects the identifier (system, value).
 func (t token) selects(system, value string) bool {
@@ -173,11 +179,7 @@ func (x *exchange) tokenValue(key string) (string, bool) {
 	if i < 0 {
 		return "", false
 	}
-	vs := x.queryValues()[key[:i]]
-	if len(vs) == 0 {
-		return "", false
-	}
-	t, ok := parseToken(vs[0])
+	t, ok := x.queryToken(key[:i])
 	if !ok {
 		return "", false
 	}
@@ -190,6 +192,28 @@ func (x *exchange) tokenValue(key string) (string, bool) {
 		return t.mode, true
 	}
 	return "", false
+}
+
+// queryToken parses the token in query parameter param once per request
+// (a route's templates usually read system, value and mode of one token).
+func (x *exchange) queryToken(param string) (token, bool) {
+	if x.tokenParam != param || !x.tokenParsed {
+		x.tokenParam, x.tokenParsed = param, true
+		x.token, x.tokenOK = token{}, false
+		if vs := x.queryValues()[param]; len(vs) > 0 {
+			x.token, x.tokenOK = parseToken(vs[0])
+		}
+	}
+	return x.token, x.tokenOK
+}
+
+// requestFormat is the FHIR format of the request's Content-Type (None when
+// it names none), parsed once per request.
+func (x *exchange) requestFormat() negotiate.Format {
+	if !x.reqFormatKnown {
+		x.reqFormat, x.reqFormatKnown = bodyFormat(x.r.Header.Get("Content-Type")), true
+	}
+	return x.reqFormat
 }
 
 // resourceValues evaluates ${resource.<expr>} on the request body.

@@ -39,6 +39,14 @@ type exchange struct {
 	// resource is the validated request body, decoded (routes with a
 	// request section).
 	resource map[string]any
+	// Parsed once per request: the request's body format and one query
+	// token (see requestFormat, queryToken).
+	reqFormat      negotiate.Format
+	reqFormatKnown bool
+	tokenParam     string
+	tokenParsed    bool
+	token          token
+	tokenOK        bool
 
 	resp          *backend.Response
 	backendStatus int
@@ -163,7 +171,7 @@ func (x *exchange) defaultFormat() negotiate.Format {
 			return negotiate.JSON
 		}
 		if x.base.cfg.DefaultFormat == "request" {
-			if f := bodyFormat(x.r.Header.Get("Content-Type")); f != negotiate.None {
+			if f := x.requestFormat(); f != negotiate.None {
 				return f
 			}
 			return negotiate.JSON
@@ -176,7 +184,7 @@ func (x *exchange) defaultFormat() negotiate.Format {
 	if x.route.formatFromRequest {
 		// The request's own format, when it names one (FHIR: answer in
 		// the format the client speaks).
-		if f := bodyFormat(x.r.Header.Get("Content-Type")); f != negotiate.None && x.route.offer.Has(f) {
+		if f := x.requestFormat(); f != negotiate.None && x.route.offer.Has(f) {
 			return f
 		}
 	}

@@ -141,16 +141,18 @@ func (r *route) requireQuery(x *exchange) *outcome.Error {
 func (r *route) runChecks(x *exchange) *outcome.Error {
 	for _, c := range r.checks {
 		v, _ := c.value.Render(x, nil)
-		if !c.valid(v) {
-			return x.answerError(c.fail, "check:"+c.name)
-		}
-		if c.system != nil {
-			t, _ := parseToken(v)
-			system, _ := c.system.Render(x, nil)
-			value, _ := c.idValue.Render(x, nil)
-			if !t.selects(system, value) {
+		if c.system == nil {
+			if !c.valid(v) {
 				return x.answerError(c.fail, "check:"+c.name)
 			}
+			continue
+		}
+		// token-match: a token that selects the configured identifier.
+		t, ok := parseToken(v)
+		system, _ := c.system.Render(x, nil)
+		value, _ := c.idValue.Render(x, nil)
+		if !ok || !t.selects(system, value) {
+			return x.answerError(c.fail, "check:"+c.name)
 		}
 	}
 	return nil

@@ -75,7 +75,8 @@ type check struct {
 	value *template.Template
 	valid func(string) bool
 	fail  *config.Answer
-	// token-match: the identifier the token in value must select.
+	// token-match (valid unused): the identifier the token in value must
+	// select.
 	system, idValue *template.Template
 }
 
@@ -210,11 +211,10 @@ func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, cli
 		case "regex":
 			re := regexp.MustCompile("^(?:" + ch.Pattern + ")$")
 			c.valid = re.MatchString
-		case "token", "token-match":
+		case "token":
 			c.valid = func(v string) bool { _, ok := parseToken(v); return ok }
-			if ch.Matches != nil {
-				c.system, c.idValue = mustParse(ch.Matches.System), mustParse(ch.Matches.Value)
-			}
+		case "token-match":
+			c.system, c.idValue = mustParse(ch.Matches.System), mustParse(ch.Matches.Value)
 		}
 		r.checks = append(r.checks, c)
 	}

@@ -49,26 +49,13 @@ func validateProfiles(set *profile.Set, res map[string]any, as []string) []Issue
 
 // ValidateJSON is the whole validation of a JSON resource in one pass:
 // parse, base rules, core invariants, then the profiles it declares (or
-// as) from set. The document is decoded once for all of them.
+// as) from set — also when the base rules failed, so that a report lists
+// everything. The document is decoded once for all of them.
 func (p *Parser) ValidateJSON(data []byte, set *profile.Set, as []string) (proto.Message, []Issue) {
-	if p.version == R4 && bytes.Contains(data, []byte(`"Parameters"`)) {
-		res, issues := p.ParseJSON(data)
-		if res != nil {
-			issues = append(issues, ValidateProfiles(set, data, as)...)
-		}
-		return res, issues
-	}
-	res, issues := p.parseJSON(data, false)
-	if res == nil {
-		return nil, issues
-	}
-	decoded := decodeJSON(data)
-	issues = append(issues, baseInvariantIssues(p.version, data, decoded)...)
-	if set != nil && decoded != nil {
-		issues = append(issues, validateProfiles(set, decoded, as)...)
-	}
+	msg, c := p.check(data, set, as, true)
+	issues := append(c.Base, c.Profile...)
 	sortIssues(issues)
-	return res, issues
+	return msg, issues
 }
 
 // ValidateXML converts XML to JSON and validates that as ValidateJSON; it
@@ -89,8 +76,6 @@ type Checked struct {
 	// Resource is the body decoded from JSON (numbers keep their digits);
 	// nil when it did not parse.
 	Resource map[string]any
-	// JSON is the body as FHIR JSON (converted when it came as XML).
-	JSON []byte
 	// Base holds parse errors, base rules and core invariants.
 	Base []Issue
 	// Profile holds the issues of the profiles; empty when Base has errors
@@ -99,36 +84,45 @@ type Checked struct {
 }
 
 // Check validates a request body given as JSON or (xml true) XML against
-// the base specification and then the profiles it declares (or as).
+// the base specification and then, when that found no error, against the
+// profiles it declares (or as).
 func (p *Parser) Check(data []byte, xml bool, set *profile.Set, as []string) Checked {
-	var c Checked
 	if xml {
 		j, err := fhirxml.ToJSON(p.version, data)
 		if err != nil {
-			c.Base = xmlIssues(err)
-			return c
+			return Checked{Base: xmlIssues(err)}
 		}
 		data = j
 	}
-	c.JSON = data
+	_, c := p.check(data, set, as, false)
+	return c
+}
+
+// check is the one validation path of JSON: parse, base rules and core
+// invariants, then profiles — after base errors only when always is set.
+func (p *Parser) check(data []byte, set *profile.Set, as []string, always bool) (proto.Message, Checked) {
+	var (
+		c   Checked
+		msg proto.Message
+	)
 	if p.version == R4 && bytes.Contains(data, []byte(`"Parameters"`)) {
-		res, issues := p.ParseJSON(data)
-		c.Base = issues
-		if res != nil {
+		// google/fhir cannot unmarshal R4 Parameters.parameter.resource;
+		// ParseJSON parses the nested resources on their own.
+		msg, c.Base = p.ParseJSON(data)
+		if msg != nil {
 			c.Resource = decodeJSON(data)
 		}
 	} else {
-		res, issues := p.parseJSON(data, false)
-		c.Base = issues
-		if res != nil {
+		msg, c.Base = p.parseJSON(data, false)
+		if msg != nil {
 			c.Resource = decodeJSON(data)
 			c.Base = append(c.Base, baseInvariantIssues(p.version, data, c.Resource)...)
 			sortIssues(c.Base)
 		}
 	}
-	if c.Resource != nil && set != nil && !HasErrors(c.Base) {
+	if c.Resource != nil && set != nil && (always || !HasErrors(c.Base)) {
 		c.Profile = validateProfiles(set, c.Resource, as)
 		sortIssues(c.Profile)
 	}
-	return c
+	return msg, c
 }

@@ -158,28 +158,9 @@ type stack struct {
 // old, new pairs applied to the file.
 func startStack(t *testing.T, routesFile, dialect string, from [3]string, edits ...string) *stack {
 	t.Helper()
-	data, err := os.ReadFile(routesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	to := [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}
-	cfg := string(data)
-	for i := range from {
-		cfg = strings.ReplaceAll(cfg, from[i], to[i])
-	}
-	for i := 0; i+1 < len(edits); i += 2 {
-		if !strings.Contains(cfg, edits[i]) {
-			t.Fatalf("%s does not contain %q", routesFile, edits[i])
-		}
-		cfg = strings.ReplaceAll(cfg, edits[i], edits[i+1])
-	}
-	// The copy lives elsewhere: profile directories relative to the
-	// repository's routes.yaml become absolute.
-	cfg = absProfiles(t, cfg)
-	file := filepath.Join(t.TempDir(), "routes.yaml")
-	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pairs := []string{from[0], to[0], from[1], to[1], from[2], to[2]}
+	file := writeRoutes(t, routesFile, append(pairs, edits...)...)
 	s := &stack{gw: "http://" + to[0], admin: "http://" + to[1], sim: "http://" + to[2], sent: map[string]bool{}}
 	s.simProc = start(t, "legacysim", "fachdienst", "--listen", to[2], "--dialect", dialect, "--idp-key", keyFile)
 	waitHTTP(t, s.sim+"/demo/jwks.json", s.simProc)
@@ -354,12 +335,30 @@ func readAll(resp *http.Response) string {
 	return string(b)
 }
 
-// absProfiles makes the repository-relative profiles/ paths of routes.yaml
-// absolute, for a copy of the file written elsewhere.
-func absProfiles(t *testing.T, cfg string) string {
+// writeRoutes copies the configuration src to a temporary file with the
+// old, new pairs replaced in order (each old must occur) and the
+// repository-relative profiles/ paths made absolute, and returns its path.
+func writeRoutes(t *testing.T, src string, pairs ...string) string {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(data)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !strings.Contains(cfg, pairs[i]) {
+			t.Fatalf("%s does not contain %q", src, pairs[i])
+		}
+		cfg = strings.ReplaceAll(cfg, pairs[i], pairs[i+1])
+	}
 	dir, err := filepath.Abs("../../profiles")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.NewReplacer("[profiles/", "["+dir+"/", ": profiles/", ": "+dir+"/").Replace(cfg)
+	cfg = strings.NewReplacer("[profiles/", "["+dir+"/", ": profiles/", ": "+dir+"/").Replace(cfg)
+	file := filepath.Join(t.TempDir(), "routes.yaml")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

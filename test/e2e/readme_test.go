@@ -24,13 +24,9 @@ func TestREADMEDemo(t *testing.T) {
 	}
 
 	gw, admin, sim, gtk := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
-	cfg, err := os.ReadFile("../../routes.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := t.TempDir() + "/routes.yaml"
-	r := strings.NewReplacer("127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9101", sim, "127.0.0.1:9102", gtk)
-	os.WriteFile(file, []byte(absProfiles(t, r.Replace(string(cfg)))), 0o644)
+	addrs := []string{"127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9101", sim, "127.0.0.1:9102", gtk}
+	file := writeRoutes(t, "../../routes.yaml", addrs...)
+	r := strings.NewReplacer(addrs...)
 	simProc := start(t, "legacysim", "fachdienst", "--listen", sim)
 	waitHTTP(t, "http://"+sim+"/demo/jwks.json", simProc)
 	gtkProc := start(t, "legacysim", "gtk", "--listen", gtk)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,22 +24,7 @@ type twiinStack struct {
 func startTwiin(t *testing.T, edits ...string) *twiinStack {
 	t.Helper()
 	gw, admin, sim := freeAddr(t), freeAddr(t), freeAddr(t)
-	data, err := os.ReadFile("../../routes.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := absProfiles(t, string(data))
-	all := append(edits, "127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9102", sim)
-	for i := 0; i+1 < len(all); i += 2 {
-		if !strings.Contains(cfg, all[i]) {
-			t.Fatalf("routes.yaml does not contain %q", all[i])
-		}
-		cfg = strings.ReplaceAll(cfg, all[i], all[i+1])
-	}
-	file := filepath.Join(t.TempDir(), "routes.yaml")
-	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeRoutes(t, "../../routes.yaml", append(edits, "127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9102", sim)...)
 	s := &twiinStack{gw: "http://" + gw + "/twiin", sim: "http://" + sim}
 	s.simProc = start(t, "legacysim", "gtk", "--listen", sim, "--idp-key", keyFile)
 	waitHTTP(t, s.sim+"/demo/jwks.json", s.simProc)

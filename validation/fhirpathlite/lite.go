@@ -48,7 +48,7 @@ func Compile(src string) (e *Expr, ok bool) {
 // unless the result is a single false (an empty result holds). ok is false
 // when the expression cannot be evaluated exactly here.
 func (e *Expr) Holds(resource map[string]any) (holds, ok bool) {
-	ev := &evaluator{root: resource}
+	ev := &evaluator{}
 	out := ev.eval(e.root, []any{resource})
 	if ev.declined {
 		return false, false
@@ -66,7 +66,7 @@ func (e *Expr) Holds(resource map[string]any) (holds, ok bool) {
 // digits, booleans as true/false). ok is false when the expression cannot
 // be evaluated exactly here or selects something that is not a primitive.
 func (e *Expr) Strings(resource map[string]any) (values []string, ok bool) {
-	ev := &evaluator{root: resource}
+	ev := &evaluator{}
 	out := ev.eval(e.root, []any{resource})
 	if ev.declined {
 		return nil, false
@@ -115,7 +115,6 @@ type node struct {
 // evaluator holds one evaluation's state; declined is set as soon as the
 // subset cannot answer exactly.
 type evaluator struct {
-	root     map[string]any
 	declined bool
 }
 

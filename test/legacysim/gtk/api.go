@@ -16,7 +16,7 @@ import (
 //	     {"id":{"system":"…","value":"…"}, "group":{…}, "patient":{…},
 //	      "sender":{…}, "receiver":{…}, "pullUntil":"…",
 //	      "authorizationBase":"…", "workflowTask":"true", "read":[…], "search":[…]}
-//	200 {"outcome":"STORED","notificationId":"ntf-000001","revision":1}
+//	200 {"outcome":"STORED","notificationId":"ntf-000001","revision":1,"pullCancelled":false}
 //	202 {"outcome":"QUEUED"}                       (accept-only mode)
 //	409 {"errorCode":"GTK-E-107","message":…}      identifier cancelled before arrival
 //	409 {"errorCode":"GTK-E-108","message":…}      duplicate identifier
@@ -49,17 +49,7 @@ func Handler(s *Store, f *Faults) http.Handler {
 		id, _ := in["id"].(map[string]any)
 		system, _ := id["system"].(string)
 		value, _ := id["value"].(string)
-		res := s.Register(system, value, in)
-		switch {
-		case res.Refusal == "GTK-E-100":
-			refuse(w, http.StatusBadRequest, res)
-		case res.Refusal != "":
-			refuse(w, http.StatusConflict, res)
-		case res.Outcome == "QUEUED":
-			writeJSON(w, http.StatusAccepted, map[string]any{"outcome": res.Outcome})
-		default:
-			writeJSON(w, http.StatusOK, map[string]any{"outcome": res.Outcome, "notificationId": res.Record.ID, "revision": res.Record.Revision})
-		}
+		writeResult(w, s.Register(system, value, in))
 	})
 	mux.HandleFunc("POST /gtk/v2/cancellations", func(w http.ResponseWriter, r *http.Request) {
 		if f.apply(w, r) {
@@ -73,20 +63,26 @@ func Handler(s *Store, f *Faults) http.Handler {
 			refuse(w, http.StatusBadRequest, Result{Refusal: "GTK-E-100", Message: "body is not the cancellation JSON"})
 			return
 		}
-		res := s.Cancel(in.Match.Mode, in.Match.System, in.Match.Value, in.Record.System, in.Record.Value)
-		switch {
-		case res.Refusal == "GTK-E-100" || res.Refusal == "GTK-E-132":
-			refuse(w, http.StatusBadRequest, res)
-		case res.Refusal != "":
-			refuse(w, http.StatusConflict, res)
-		case res.Outcome == "CANCEL_QUEUED":
-			writeJSON(w, http.StatusAccepted, map[string]any{"outcome": res.Outcome})
-		default:
-			writeJSON(w, http.StatusOK, map[string]any{"outcome": res.Outcome, "notificationId": res.Record.ID,
-				"revision": res.Record.Revision, "pullCancelled": res.Record.PullCancelled})
-		}
+		writeResult(w, s.Cancel(in.Match.Mode, in.Match.System, in.Match.Value, in.Record.System, in.Record.Value))
 	})
 	return mux
+}
+
+// writeResult answers a registration or cancellation: malformed requests
+// 400, business refusals 409, queued (accept-only) 202, stored 200 with
+// the record's id and revision.
+func writeResult(w http.ResponseWriter, res Result) {
+	switch {
+	case res.Refusal == "GTK-E-100" || res.Refusal == "GTK-E-132":
+		refuse(w, http.StatusBadRequest, res)
+	case res.Refusal != "":
+		refuse(w, http.StatusConflict, res)
+	case res.Outcome == "QUEUED" || res.Outcome == "CANCEL_QUEUED":
+		writeJSON(w, http.StatusAccepted, map[string]any{"outcome": res.Outcome})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"outcome": res.Outcome, "notificationId": res.Record.ID,
+			"revision": res.Record.Revision, "pullCancelled": res.Record.PullCancelled})
+	}
 }
 
 func refuse(w http.ResponseWriter, status int, res Result) {

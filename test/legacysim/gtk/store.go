@@ -156,7 +156,7 @@ func (s *Store) Register(system, value string, fields map[string]any) Result {
 	if !s.persist {
 		return Result{Outcome: "QUEUED", Record: n}
 	}
-	return Result{Outcome: "STORED", Record: n, Persist: true}
+	return Result{Outcome: "STORED", Record: n}
 }
 
 // Cancel cancels the notification a token (mode, system, value) selects;
@@ -183,12 +183,12 @@ func (s *Store) Cancel(mode, system, value, recordSystem, recordValue string) Re
 		if !s.persist {
 			return Result{Outcome: "CANCEL_QUEUED", Record: n}
 		}
-		return Result{Outcome: "STORED_AS_CANCELLED", Record: n, Persist: true}
+		return Result{Outcome: "STORED_AS_CANCELLED", Record: n}
 	}
 	n := hits[0]
 	switch n.Status {
 	case "cancelled":
-		return Result{Outcome: "ALREADY_CANCELLED", Record: n, Persist: s.persist}
+		return Result{Outcome: "ALREADY_CANCELLED", Record: n}
 	case "pulled":
 		return Result{Refusal: "GTK-E-131", Message: "the data of this notification has already been pulled", Record: n}
 	}
@@ -196,5 +196,5 @@ func (s *Store) Cancel(mode, system, value, recordSystem, recordValue string) Re
 	if !s.persist {
 		return Result{Outcome: "CANCEL_QUEUED", Record: n}
 	}
-	return Result{Outcome: "CANCELLED", Record: n, Persist: true}
+	return Result{Outcome: "CANCELLED", Record: n}
 }

@@ -120,15 +120,22 @@ func (i *IDP) OAuthHandler() http.Handler {
 		if !ok {
 			return
 		}
-		tok, err := i.Sign(sub, ttl, map[string]any{"scope": scope})
+		writeToken(w)(i.Sign(sub, ttl, map[string]any{"scope": scope}))
+	})
+	return mux
+}
+
+// writeToken returns a function that answers a signed token as plain text,
+// or 500 when signing failed.
+func writeToken(w http.ResponseWriter) func(string, error) {
+	return func(tok string, err error) {
 		if err != nil {
 			http.Error(w, "signing failed", http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte(tok + "\n"))
-	})
-	return mux
+	}
 }
 
 // ttlParam reads ?ttl= (seconds, 1 to 86400; default one hour).
@@ -183,13 +190,7 @@ func (i *IDP) Handler() http.Handler {
 			return
 		}
 		sum := sha256.Sum256([]byte(oid + "|" + id))
-		tok, err := i.Token(oid, id, hex.EncodeToString(sum[:16]), ttl)
-		if err != nil {
-			http.Error(w, "signing failed", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain")
-		w.Write([]byte(tok + "\n"))
+		writeToken(w)(i.Token(oid, id, hex.EncodeToString(sum[:16]), ttl))
 	})
 	return mux
 }

@@ -22,6 +22,10 @@ type Config struct {
 	Server Server `yaml:"server"`
 	// Log configures the structured log.
 	Log Log `yaml:"log"`
+	// Audit configures the audit trail: one record per FHIR interaction.
+	Audit Audit `yaml:"audit"`
+	// Tracing configures trace-context propagation and span export.
+	Tracing Tracing `yaml:"tracing"`
 	// Auth holds the named authentication profiles routes refer to.
 	Auth map[string]*AuthProfile `yaml:"auth"`
 	// Backends holds the named legacy systems routes call. At least one.
@@ -55,8 +59,14 @@ type Server struct {
 	WriteTimeout Duration `yaml:"write_timeout"`
 	// IdleTimeout closes idle keep-alive connections. Default 120s.
 	IdleTimeout Duration `yaml:"idle_timeout"`
-	// ShutdownGrace is how long in-flight requests may finish after
-	// SIGTERM. Default 20s.
+	// DrainDelay is how long /readyz answers 503 after SIGTERM before the
+	// listener stops accepting: the time load balancers (Kubernetes
+	// endpoints) need to stop sending new requests. Requests keep being
+	// served meanwhile, without keep-alive. Default 5s.
+	DrainDelay Duration `yaml:"drain_delay"`
+	// ShutdownGrace is how long in-flight requests may finish once the
+	// listener is closed. Default 20s. A pod's terminationGracePeriodSeconds
+	// must exceed DrainDelay + ShutdownGrace.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// TLS, when set, serves HTTPS on Listen.
 	TLS *TLS `yaml:"tls"`
@@ -78,6 +88,37 @@ type TLS struct {
 type Log struct {
 	// Level is debug, info, warn or error. Default info.
 	Level string `yaml:"level"`
+}
+
+// Audit configures the audit trail. It is process-wide: a reload keeps the
+// settings the gateway started with.
+type Audit struct {
+	// Output is stderr, stdout, none or a file path (opened for append).
+	// Default stderr: a stream of its own, apart from the access log on
+	// stdout.
+	Output string `yaml:"output"`
+	// Format is json (one flat record per line) or fhir (one FHIR R4
+	// AuditEvent in JSON per line). Default json.
+	Format string `yaml:"format"`
+	// PseudonymKeyFile keys the HMAC-SHA256 that turns an actor id (the
+	// token subject) into a pseudonym. Without it a random key is drawn at
+	// start: pseudonyms then link records of one process run only.
+	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
+}
+
+// Tracing configures W3C trace context. The gateway always continues an
+// incoming traceparent (or starts a trace) and sends its own span to the
+// backend as traceparent; spans are exported only with OTLPEndpoint. It is
+// process-wide: a reload keeps the settings the gateway started with.
+type Tracing struct {
+	// OTLPEndpoint, when set, is an OTLP/HTTP collector base URL (e.g.
+	// http://otel-collector:4318); spans are sent to its /v1/traces.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// SampleRatio is the share of new traces recorded; a request with a
+	// traceparent follows its sampled flag. Default 1.
+	SampleRatio *float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name resource attribute. Default fhirgate.
+	ServiceName string `yaml:"service_name"`
 }
 
 // AuthProfile verifies bearer JWTs and maps their claims to a role.

@@ -82,6 +82,8 @@ var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (l *loader) validate(c *Config) {
 	l.server(&c.Server)
+	l.audit(&c.Audit)
+	l.tracing(&c.Tracing)
 	switch c.Log.Level {
 	case "":
 		c.Log.Level = "info"
@@ -139,6 +141,7 @@ func (l *loader) server(s *Server) {
 	def(&s.ReadTimeout, 30*time.Second)
 	def(&s.WriteTimeout, 60*time.Second)
 	def(&s.IdleTimeout, 120*time.Second)
+	def(&s.DrainDelay, 5*time.Second)
 	def(&s.ShutdownGrace, 20*time.Second)
 	if t := s.TLS; t != nil {
 		if t.CertFile == "" || t.KeyFile == "" {
@@ -916,6 +919,48 @@ func (l *loader) request(path string, b *Base, rq *Request, refs func(template.R
 	for _, a := range []*Answer{rq.UnsupportedMedia, rq.Invalid, rq.ProfileViolation} {
 		if a.Status < 400 || a.Status > 599 {
 			l.errorf(path, "request answers need an error status (400–599)")
+		}
+	}
+}
+
+func (l *loader) audit(a *Audit) {
+	switch a.Output {
+	case "":
+		a.Output = "stderr"
+	case "stderr", "stdout", "none":
+	default:
+		// A file: created when absent, so only its directory must exist.
+		if !filepath.IsAbs(a.Output) {
+			a.Output = filepath.Join(filepath.Dir(l.file), a.Output)
+		}
+		if st, err := os.Stat(filepath.Dir(a.Output)); err != nil || !st.IsDir() {
+			l.errorf("audit.output", "directory of %s does not exist", a.Output)
+		}
+	}
+	switch a.Format {
+	case "":
+		a.Format = "json"
+	case "json", "fhir":
+	default:
+		l.errorf("audit.format", "must be json or fhir, not %q", a.Format)
+	}
+	l.checkFile("audit.pseudonym_key_file", &a.PseudonymKeyFile)
+}
+
+func (l *loader) tracing(t *Tracing) {
+	if t.ServiceName == "" {
+		t.ServiceName = "fhirgate"
+	}
+	if t.SampleRatio == nil {
+		one := 1.0
+		t.SampleRatio = &one
+	} else if *t.SampleRatio < 0 || *t.SampleRatio > 1 {
+		l.errorf("tracing.sample_ratio", "must be between 0 and 1")
+	}
+	if t.OTLPEndpoint != "" {
+		u, err := url.Parse(t.OTLPEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			l.errorf("tracing.otlp_endpoint", "must be an http or https URL")
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,12 +23,21 @@ import (
 type Server struct {
 	Gateway *Gateway
 	Metrics *Metrics
-	cfg     *config.Config
-	log     *slog.Logger
-	ready   atomic.Bool
-	fhir    *http.Server
-	admin   *http.Server
-	cancel  context.CancelFunc
+	// WatchDebounce, when positive, reloads the configuration when its
+	// directory changes and has then been quiet this long (see
+	// watchConfig). Zero: reload on Reload calls (SIGHUP) only.
+	WatchDebounce time.Duration
+
+	cfg    *config.Config // as started: listeners, timeouts, file name
+	log    *slog.Logger
+	ready  atomic.Bool
+	fhir   *http.Server
+	admin  *http.Server
+	ctx    context.Context // parent of every table's background work
+	cancel context.CancelFunc
+
+	reloadMu sync.Mutex // one reload at a time
+	live     liveTable
 }
 
 // NewServer loads nothing: cfg is an already loaded configuration.
@@ -41,7 +51,7 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	m.ConfigLoaded(true, float64(time.Now().Unix()))
-	s := &Server{Metrics: m, cfg: cfg, log: log, cancel: cancel}
+	s := &Server{Metrics: m, cfg: cfg, log: log, ctx: ctx, cancel: cancel, live: liveTable{table: t, cancel: func() {}}}
 	s.Gateway = New(t, m, log)
 	sc := cfg.Server
 	s.fhir = &http.Server{
@@ -102,8 +112,11 @@ func serverTLS(t *config.TLS) (*tls.Config, error) {
 	return tc, nil
 }
 
-// Run serves until ctx is done, then shuts down gracefully: readiness turns
-// false first, then in-flight requests get the configured grace period.
+// Run serves until ctx is done, then shuts down gracefully: /readyz turns
+// 503 at once and the listener keeps serving, without keep-alive, for the
+// drain delay (load balancers stop sending meanwhile); then it stops
+// accepting and in-flight requests get the shutdown grace period. Run
+// returns nil when every request finished in time.
 func (s *Server) Run(ctx context.Context) error {
 	fl, err := net.Listen("tcp", s.fhir.Addr)
 	if err != nil {
@@ -125,6 +138,11 @@ func (s *Server) Run(ctx context.Context) error {
 		errc <- err
 	}()
 	go func() { errc <- s.admin.Serve(al) }()
+	if s.WatchDebounce > 0 {
+		if err := s.watchConfig(s.ctx, s.WatchDebounce); err != nil {
+			s.log.Warn("configuration file not watched; SIGHUP reloads it", "error", err.Error())
+		}
+	}
 	s.ready.Store(true)
 	s.log.Info("listening", "fhir", fl.Addr().String(), "admin", al.Addr().String(), "config", s.cfg.File)
 	select {
@@ -136,7 +154,10 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	s.ready.Store(false)
-	grace := s.cfg.Server.ShutdownGrace.D()
+	s.fhir.SetKeepAlivesEnabled(false)
+	drain, grace := s.cfg.Server.DrainDelay.D(), s.cfg.Server.ShutdownGrace.D()
+	s.log.Info("draining", "drain_delay", drain.String())
+	time.Sleep(drain)
 	s.log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()

@@ -402,3 +402,13 @@ func (p *params) get(k string) (string, bool) {
 	}
 	return "", false
 }
+
+// Close releases what the table holds open: its backend clients' idle
+// connections.
+func (t *Table) Close() {
+	for _, b := range t.bases {
+		for _, r := range b.routes {
+			r.client.Close()
+		}
+	}
+}

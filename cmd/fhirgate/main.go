@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway"
@@ -72,6 +73,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("config", "routes.yaml", "configuration file")
+	watch := fs.Bool("watch", true, "reload the configuration when its directory changes (SIGHUP always reloads)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,8 +91,19 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
+	if *watch {
+		srv.WatchDebounce = 200 * time.Millisecond
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			srv.Reload("SIGHUP")
+		}
+	}()
 	if err := srv.Run(ctx); err != nil {
 		log.Error("server stopped", "error", err.Error())
 		return 1

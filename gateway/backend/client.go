@@ -165,3 +165,7 @@ func classify(ctx context.Context, err error) *Failure {
 	}
 	return &Failure{Kind: "error", Err: errors.New(msg)}
 }
+
+// Close releases the client's idle connections. Calls in flight finish; a
+// retired table's clients are closed once its requests are done.
+func (c *Client) Close() { c.http.CloseIdleConnections() }

@@ -73,7 +73,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("config", "routes.yaml", "configuration file")
-	watch := fs.Bool("watch", true, "reload the configuration when its directory changes (SIGHUP always reloads)")
+	watch := fs.Duration("watch", 200*time.Millisecond, "reload the configuration once its directory has changed and been quiet this long; 0 disables (SIGHUP always reloads)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -91,9 +91,7 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
-	if *watch {
-		srv.WatchDebounce = 200 * time.Millisecond
-	}
+	srv.WatchDebounce = *watch
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	hup := make(chan os.Signal, 1)

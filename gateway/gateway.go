@@ -77,6 +77,10 @@ func (g *Gateway) dispatch(x *exchange) {
 		return
 	}
 	x.base = b
+	if b.capability != nil && (rest == "/metadata" || rest == "/metadata/") && (x.r.Method == http.MethodGet || x.r.Method == http.MethodHead) {
+		x.serveCapability()
+		return
+	}
 	if b.auth != nil {
 		// The header check of the base's profile precedes routing, so a
 		// request without a bearer token learns nothing about paths.

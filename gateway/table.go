@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway/auth"
@@ -34,6 +35,9 @@ type base struct {
 	routes []*route
 	// parser validates request bodies in the base's FHIR version.
 	parser *validation.Parser
+	// capability is the CapabilityStatement served at metadata, nil
+	// when a route of the base serves that path itself.
+	capability *capability
 }
 
 type authProfile struct {
@@ -104,6 +108,7 @@ type matcher struct {
 // for it (JWKS refreshes); cancel it when the table is retired.
 func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
 	t := &Table{cfg: cfg}
+	built := time.Now()
 	profiles := map[string]*authProfile{}
 	for name, p := range cfg.Auth {
 		v, err := auth.New(ctx, p)
@@ -139,6 +144,11 @@ func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
 		// Literal segments win over parameters: sort routes so that the
 		// most literal pattern is tried first.
 		sort.SliceStable(b.routes, func(i, j int) bool { return literalCount(b.routes[i]) > literalCount(b.routes[j]) })
+		if r, _ := b.match(http.MethodGet, "/metadata", &params{}); r == nil {
+			if b.capability, err = capabilityStatement(b, version, built); err != nil {
+				return nil, fmt.Errorf("base %s: CapabilityStatement: %w", bc.Path, err)
+			}
+		}
 		t.bases = append(t.bases, b)
 	}
 	// Longest prefix first, so /a/b is not taken by /a.

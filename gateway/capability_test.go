@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/validation"
+)
+
+// defaultTable builds the repository's routes.yaml.
+func defaultTable(t *testing.T) *Table {
+	t.Helper()
+	cfg, err := config.Load("../routes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return table
+}
+
+// TestCapabilityStatementsValidate: each base's generated statement, in
+// JSON and XML, passes base validation of its FHIR version with no issue.
+func TestCapabilityStatementsValidate(t *testing.T) {
+	for _, b := range defaultTable(t).bases {
+		t.Run(b.prefix, func(t *testing.T) {
+			if b.capability == nil {
+				t.Fatal("no CapabilityStatement")
+			}
+			v, _ := validation.ParseVersion(b.cfg.FHIRVersion)
+			p, err := validation.NewParser(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, issues := p.ValidateJSON(b.capability.json, nil, nil); len(issues) > 0 {
+				t.Errorf("JSON: %+v\n%s", issues, b.capability.json)
+			}
+			if _, _, issues := p.ValidateXML(b.capability.xml, nil, nil); len(issues) > 0 {
+				t.Errorf("XML: %+v\n%s", issues, b.capability.xml)
+			}
+			// The validator does see a broken statement: without status
+			// (1..1) and with an unknown interaction code.
+			broken := strings.Replace(strings.Replace(string(b.capability.json), `"status":"active",`, "", 1), `"code":"create"`, `"code":"upsert"`, 1)
+			if _, issues := p.ValidateJSON([]byte(broken), nil, nil); len(issues) == 0 {
+				t.Errorf("a statement without status passes: %s", broken)
+			}
+		})
+	}
+}
+
+// TestCapabilityStatementContent: the statement lists exactly what
+// routes.yaml routes.
+func TestCapabilityStatementContent(t *testing.T) {
+	want := map[string]struct {
+		version string
+		task    string // the Task entry, as JSON
+		restOps string
+	}{
+		"/erp": {"4.0.1", `{"operation":[{"definition":"https://gematik.de/fhir/erp/OperationDefinition/AbortOperationDefinition","name":"abort"}],"type":"Task"}`, ""},
+		"/twiin": {"3.0.2", `{"conditionalUpdate":true,"interaction":[{"code":"update"},{"code":"create"}],"profile":{"reference":"https://fhirgate.example/fhir/twiin/StructureDefinition/notification-task"},"type":"Task"}`, ""},
+	}
+	for _, b := range defaultTable(t).bases {
+		w, ok := want[b.prefix]
+		if !ok {
+			t.Fatalf("unexpected base %s", b.prefix)
+		}
+		var cs struct {
+			FHIRVersion string `json:"fhirVersion"`
+			Kind        string
+			Rest        []struct {
+				Resource  []json.RawMessage
+				Operation []json.RawMessage
+				Security  map[string]any
+			}
+		}
+		if err := json.Unmarshal(b.capability.json, &cs); err != nil {
+			t.Fatal(err)
+		}
+		if cs.FHIRVersion != w.version || cs.Kind != "instance" || len(cs.Rest) != 1 || len(cs.Rest[0].Resource) != 1 || cs.Rest[0].Security == nil {
+			t.Errorf("%s: %s", b.prefix, b.capability.json)
+			continue
+		}
+		if got := string(cs.Rest[0].Resource[0]); got != w.task {
+			t.Errorf("%s Task entry\n got %s\nwant %s", b.prefix, got, w.task)
+		}
+	}
+}
+
+// TestMetadataEndpoint: GET [base]/metadata needs no token, negotiates
+// like every answer, and HEAD has no body.
+func TestMetadataEndpoint(t *testing.T) {
+	gw := httptest.NewServer(New(defaultTable(t), NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil))))
+	defer gw.Close()
+	cases := []struct {
+		method, path, accept string
+		status               int
+		contentType, body    string
+	}{
+		// The E-Rezept base answers XML by default (routes.yaml).
+		{"GET", "/erp/metadata", "", 200, "application/fhir+xml;charset=utf-8", `<CapabilityStatement xmlns="http://hl7.org/fhir">`},
+		{"GET", "/erp/metadata?_format=json", "", 200, "application/fhir+json;charset=utf-8", `"resourceType":"CapabilityStatement"`},
+		{"GET", "/erp/metadata", "application/fhir+json", 200, "application/fhir+json;charset=utf-8", `"fhirVersion":"4.0.1"`},
+		{"GET", "/twiin/metadata", "application/fhir+xml", 200, "application/fhir+xml;charset=utf-8", `<fhirVersion value="3.0.2"/>`},
+		{"GET", "/twiin/metadata/", "", 200, "application/fhir+json;charset=utf-8", `"acceptUnknown":"no"`},
+		{"HEAD", "/erp/metadata", "", 200, "application/fhir+xml;charset=utf-8", ""},
+		{"GET", "/erp/metadata?_format=text/html", "", 406, "application/fhir+xml;charset=utf-8", "cannot be provided"},
+		// Other methods are routed as usual: the token check comes first.
+		{"POST", "/erp/metadata", "", 400, "application/fhir+xml;charset=utf-8", "Authorization header is missing"},
+	}
+	for _, c := range cases {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, gw.URL+c.path, nil)
+			if c.accept != "" {
+				req.Header.Set("Accept", c.accept)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != c.contentType || !strings.Contains(string(body), c.body) {
+				t.Errorf("%d %s\n%.300s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			if c.method == "HEAD" && len(body) != 0 {
+				t.Error("HEAD with a body")
+			}
+		})
+	}
+}

@@ -48,8 +48,11 @@ func TestCapabilityStatementsValidate(t *testing.T) {
 				t.Errorf("XML: %+v\n%s", issues, b.capability.xml)
 			}
 			// The validator does see a broken statement: without status
-			// (1..1) and with an unknown interaction code.
-			broken := strings.Replace(strings.Replace(string(b.capability.json), `"status":"active",`, "", 1), `"code":"create"`, `"code":"upsert"`, 1)
+			// (1..1, written last: keys are in order).
+			broken := strings.Replace(string(b.capability.json), `,"status":"active"`, "", 1)
+			if broken == string(b.capability.json) {
+				t.Fatal("status not found")
+			}
 			if _, issues := p.ValidateJSON([]byte(broken), nil, nil); len(issues) == 0 {
 				t.Errorf("a statement without status passes: %s", broken)
 			}

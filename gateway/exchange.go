@@ -10,6 +10,7 @@ import (
 	"github.com/fhirgate/fhirgate/gateway/backend"
 	"github.com/fhirgate/fhirgate/gateway/negotiate"
 	"github.com/fhirgate/fhirgate/gateway/template"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // exchange is one request on its way through the pipeline: what the stages
@@ -22,6 +23,7 @@ type exchange struct {
 	start   time.Time
 	table   *Table
 	metrics *Metrics
+	tracer  trace.Tracer
 	base    *base
 	route   *route
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/gateway/auth"
 	"github.com/fhirgate/fhirgate/gateway/outcome"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Gateway serves FHIR requests from the current Table.
@@ -33,11 +34,12 @@ type Gateway struct {
 	table   atomic.Pointer[Table]
 	metrics *Metrics
 	log     *slog.Logger
+	tracer  trace.Tracer
 }
 
 // New returns a Gateway serving t.
 func New(t *Table, m *Metrics, log *slog.Logger) *Gateway {
-	g := &Gateway{metrics: m, log: log}
+	g := &Gateway{metrics: m, log: log, tracer: defaultTracer}
 	g.Swap(t)
 	return g
 }
@@ -48,17 +50,23 @@ func (g *Gateway) Swap(t *Table) {
 	g.table.Store(t)
 }
 
+// SetTracerProvider makes tp the source of request and backend spans
+// (before serving; see NewTracerProvider).
+func (g *Gateway) SetTracerProvider(tp trace.TracerProvider) { g.tracer = tp.Tracer("fhirgate") }
+
 // Table returns the table in use.
 func (g *Gateway) Table() *Table { return g.table.Load() }
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
-	x := &exchange{w: sw, r: r, start: time.Now(), table: g.table.Load(), metrics: g.metrics}
+	start := time.Now()
+	r, span := g.startServerSpan(r)
+	x := &exchange{w: sw, r: r, start: start, table: g.table.Load(), metrics: g.metrics, tracer: g.tracer}
 	x.id = requestID(r.Header.Get("X-Request-Id"))
 	sw.Header().Set("X-Request-Id", x.id)
 	g.metrics.inflight.Inc()
-	defer g.finish(x, sw)
+	defer g.finish(x, sw, span)
 
 	max := x.table.cfg.Server.MaxBodyBytes
 	if r.ContentLength > max {
@@ -109,7 +117,7 @@ func (g *Gateway) dispatch(x *exchange) {
 
 // finish recovers a panic into a 500 OperationOutcome, then records the
 // request in metrics and in one access-log line.
-func (g *Gateway) finish(x *exchange, sw *statusWriter) {
+func (g *Gateway) finish(x *exchange, sw *statusWriter, span trace.Span) {
 	if p := recover(); p != nil {
 		if p == http.ErrAbortHandler {
 			panic(p)
@@ -135,6 +143,7 @@ func (g *Gateway) finish(x *exchange, sw *statusWriter) {
 		g.metrics.validationFailures.WithLabelValues(routeName, strings.TrimPrefix(x.kind, "check:")).Inc()
 	}
 	g.accessLog(x, routeName, status, elapsed)
+	endServerSpan(span, x, routeName, status)
 }
 
 // accessLog writes one JSON line per request. It logs no header and no

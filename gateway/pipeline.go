@@ -177,9 +177,11 @@ func (r *route) forward(x *exchange) {
 	}
 	ctx, cancel := context.WithTimeout(x.r.Context(), r.client.Timeout())
 	defer cancel()
+	ctx, span := x.startBackendSpan(ctx, r.client.Name, req.Header)
 	start := time.Now()
 	resp, callErr := r.client.Do(ctx, req)
 	x.backendTime = time.Since(start)
+	defer endBackendSpan(span, x)
 	var failure *backend.Failure
 	if callErr != nil {
 		errors.As(callErr, &failure)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // Server runs the FHIR listener and the admin listener (/metrics, /healthz,
@@ -38,6 +39,7 @@ type Server struct {
 
 	reloadMu sync.Mutex // one reload at a time
 	live     liveTable
+	tracing  *sdktrace.TracerProvider
 }
 
 // NewServer loads nothing: cfg is an already loaded configuration.
@@ -53,6 +55,11 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	m.ConfigLoaded(true, float64(time.Now().Unix()))
 	s := &Server{Metrics: m, cfg: cfg, log: log, ctx: ctx, cancel: cancel, live: liveTable{table: t, cancel: func() {}}}
 	s.Gateway = New(t, m, log)
+	if s.tracing, err = NewTracerProvider(cfg.Tracing); err != nil {
+		cancel()
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	s.Gateway.SetTracerProvider(s.tracing)
 	sc := cfg.Server
 	s.fhir = &http.Server{
 		Addr:              sc.Listen,
@@ -164,5 +171,10 @@ func (s *Server) Run(ctx context.Context) error {
 	err = s.fhir.Shutdown(sctx)
 	s.admin.Shutdown(sctx)
 	s.cancel()
+	// Spans of the last requests are flushed; a collector that is gone
+	// costs at most its export timeout.
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer fcancel()
+	s.tracing.Shutdown(fctx)
 	return err
 }

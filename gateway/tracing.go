@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fhirgate/fhirgate/config"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// traceContext reads and writes W3C traceparent/tracestate headers.
+var traceContext propagation.TraceContext
+
+// NewTracerProvider returns the process's tracer provider. Every request
+// gets a server span that continues the client's traceparent (or starts a
+// trace, sampled at SampleRatio) and every backend call a client span whose
+// traceparent goes to the backend, so the legacy system's logs can be
+// correlated even when nothing is exported. Spans are exported over
+// OTLP/HTTP only when OTLPEndpoint is set; Shutdown flushes them.
+//
+// Span attributes never carry query values, headers or resource content:
+// only the route, its path pattern, statuses and the request id.
+func NewTracerProvider(c config.Tracing) (*sdktrace.TracerProvider, error) {
+	opts := []sdktrace.TracerProviderOption{
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*c.SampleRatio))),
+		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", c.ServiceName), attribute.String("service.version", Version))),
+	}
+	if c.OTLPEndpoint != "" {
+		exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(strings.TrimSuffix(c.OTLPEndpoint, "/")+"/v1/traces"),
+			otlptracehttp.WithTimeout(5*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	return sdktrace.NewTracerProvider(opts...), nil
+}
+
+// defaultTracer only propagates: a Gateway made without a provider passes
+// the client's trace context on unchanged.
+var defaultTracer trace.Tracer = noop.NewTracerProvider().Tracer("fhirgate")
+
+// startServerSpan continues the client's trace context.
+func (g *Gateway) startServerSpan(r *http.Request) (*http.Request, trace.Span) {
+	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := g.tracer.Start(ctx, "fhirgate", trace.WithSpanKind(trace.SpanKindServer))
+	return r.WithContext(ctx), span
+}
+
+// endServerSpan names the span after the route and records the outcome.
+func endServerSpan(span trace.Span, x *exchange, routeName string, status int) {
+	if span.IsRecording() {
+		span.SetName(routeName)
+		attrs := []attribute.KeyValue{
+			attribute.String("http.request.method", x.r.Method),
+			attribute.Int("http.response.status_code", status),
+			attribute.String("fhirgate.request_id", x.id),
+		}
+		if x.route != nil {
+			attrs = append(attrs, attribute.String("http.route", x.base.prefix+x.route.cfg.Path))
+		}
+		if x.kind != "" {
+			attrs = append(attrs, attribute.String("fhirgate.failure", x.kind))
+		}
+		span.SetAttributes(attrs...)
+		if status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
+	}
+	span.End()
+}
+
+// startBackendSpan starts the client span of a backend call and writes its
+// traceparent into the call's headers.
+func (x *exchange) startBackendSpan(ctx context.Context, backendName string, h http.Header) (context.Context, trace.Span) {
+	ctx, span := x.tracer.Start(ctx, "backend "+backendName, trace.WithSpanKind(trace.SpanKindClient))
+	traceContext.Inject(ctx, propagation.HeaderCarrier(h))
+	return ctx, span
+}
+
+func endBackendSpan(span trace.Span, x *exchange) {
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("fhirgate.backend.outcome", x.backendKind))
+		if x.backendStatus != 0 {
+			span.SetAttributes(attribute.Int("http.response.status_code", x.backendStatus))
+		}
+		if x.backendKind != "answer" {
+			span.SetStatus(codes.Error, x.backendKind)
+		}
+	}
+	span.End()
+}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fhirgate/fhirgate/gateway/negotiate"
@@ -52,17 +51,10 @@ func capabilityStatement(b *base, version validation.Version, built time.Time) (
 		if r.auth != nil {
 			secured = true
 		}
-		segs := strings.Split(strings.Trim(r.cfg.Path, "/"), "/")
-		typ := ""
-		if len(segs) > 0 && !strings.HasPrefix(segs[0], "{") && !strings.HasPrefix(segs[0], "$") {
-			typ = segs[0]
-		}
-		if typ == "" && r.cfg.Request != nil {
-			typ = r.cfg.Request.Resource
-		}
+		typ := r.resourceType
 		var op map[string]any
 		if r.cfg.Interaction == "operation" {
-			name := strings.TrimPrefix(segs[len(segs)-1], "$")
+			name := r.operation
 			definition := "OperationDefinition/" + name
 			if r.cfg.Operation != nil && r.cfg.Operation.Compiled != nil && r.cfg.Operation.Compiled.URL != "" {
 				definition = r.cfg.Operation.Compiled.URL
@@ -196,6 +188,7 @@ func appendNew(list []string, s string) []string {
 // interaction) in the negotiated format. It needs no token: a client
 // learns what it may call before it has one.
 func (x *exchange) serveCapability() {
+	x.capabilities = true
 	x.negotiate()
 	if x.format == negotiate.None {
 		x.fail(outcome.New(http.StatusNotAcceptable, "not-supported", "Requested format '"+x.asked+"' cannot be provided").WithKind("format"))

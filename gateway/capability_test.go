@@ -68,7 +68,7 @@ func TestCapabilityStatementContent(t *testing.T) {
 		task    string // the Task entry, as JSON
 		restOps string
 	}{
-		"/erp": {"4.0.1", `{"operation":[{"definition":"https://gematik.de/fhir/erp/OperationDefinition/AbortOperationDefinition","name":"abort"}],"type":"Task"}`, ""},
+		"/erp":   {"4.0.1", `{"operation":[{"definition":"https://gematik.de/fhir/erp/OperationDefinition/AbortOperationDefinition","name":"abort"}],"type":"Task"}`, ""},
 		"/twiin": {"3.0.2", `{"conditionalUpdate":true,"interaction":[{"code":"update"},{"code":"create"}],"profile":{"reference":"https://fhirgate.example/fhir/twiin/StructureDefinition/notification-task"},"type":"Task"}`, ""},
 	}
 	for _, b := range defaultTable(t).bases {

@@ -55,8 +55,9 @@ type exchange struct {
 	backendKind   string
 	backendTime   time.Duration
 
-	status int
-	kind   string // failure class, for logs and metrics
+	status       int
+	capabilities bool   // a metadata request, answered before routing
+	kind         string // failure class, for logs and metrics
 	text   string // first issue text, for the log
 }
 

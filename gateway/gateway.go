@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fhirgate/fhirgate/gateway/audit"
 	"github.com/fhirgate/fhirgate/gateway/auth"
 	"github.com/fhirgate/fhirgate/gateway/outcome"
 	"go.opentelemetry.io/otel/trace"
@@ -35,6 +36,7 @@ type Gateway struct {
 	metrics *Metrics
 	log     *slog.Logger
 	tracer  trace.Tracer
+	audit   *audit.Log
 }
 
 // New returns a Gateway serving t.
@@ -53,6 +55,9 @@ func (g *Gateway) Swap(t *Table) {
 // SetTracerProvider makes tp the source of request and backend spans
 // (before serving; see NewTracerProvider).
 func (g *Gateway) SetTracerProvider(tp trace.TracerProvider) { g.tracer = tp.Tracer("fhirgate") }
+
+// SetAudit makes l the audit trail (before serving); nil writes none.
+func (g *Gateway) SetAudit(l *audit.Log) { g.audit = l }
 
 // Table returns the table in use.
 func (g *Gateway) Table() *Table { return g.table.Load() }
@@ -143,6 +148,9 @@ func (g *Gateway) finish(x *exchange, sw *statusWriter, span trace.Span) {
 		g.metrics.validationFailures.WithLabelValues(routeName, strings.TrimPrefix(x.kind, "check:")).Inc()
 	}
 	g.accessLog(x, routeName, status, elapsed)
+	if g.audit != nil && x.base != nil {
+		g.audit.Write(x.auditRecord(status, span))
+	}
 	endServerSpan(span, x, routeName, status)
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/audit"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
@@ -40,6 +41,7 @@ type Server struct {
 	reloadMu sync.Mutex // one reload at a time
 	live     liveTable
 	tracing  *sdktrace.TracerProvider
+	audit    *audit.Log
 }
 
 // NewServer loads nothing: cfg is an already loaded configuration.
@@ -60,6 +62,11 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
 	s.Gateway.SetTracerProvider(s.tracing)
+	if s.audit, err = audit.Open(cfg.Audit); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.Gateway.SetAudit(s.audit)
 	sc := cfg.Server
 	s.fhir = &http.Server{
 		Addr:              sc.Listen,
@@ -176,5 +183,6 @@ func (s *Server) Run(ctx context.Context) error {
 	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer fcancel()
 	s.tracing.Shutdown(fctx)
+	s.audit.Close()
 	return err
 }

@@ -67,6 +67,11 @@ type route struct {
 	request           *requestBody
 	formatFromRequest bool
 	resourceExprs     resourcePaths
+
+	// resourceType is the type the route acts on (its first literal path
+	// segment, or the request's resource); operation the name of an
+	// operation route without $. Both for audit and CapabilityStatement.
+	resourceType, operation string
 }
 
 type segment struct {
@@ -177,6 +182,14 @@ func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, cli
 	}
 	if rc.Auth != "" && rc.Auth != "none" {
 		r.auth = profiles[rc.Auth]
+	}
+	if len(r.segments) > 0 && r.segments[0].param == "" && !strings.HasPrefix(r.segments[0].literal, "$") {
+		r.resourceType = r.segments[0].literal
+	} else if rc.Request != nil {
+		r.resourceType = rc.Request.Resource
+	}
+	if last := r.segments[len(r.segments)-1].literal; rc.Interaction == "operation" && strings.HasPrefix(last, "$") {
+		r.operation = last[1:]
 	}
 	if len(rc.Roles) > 0 {
 		r.roles = map[string]bool{}

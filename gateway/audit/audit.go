@@ -1,0 +1,271 @@
+// Package audit writes the gateway's audit trail: one record per FHIR
+// interaction, to a stream of its own (not the access log), as a flat JSON
+// line or as a FHIR R4 AuditEvent.
+//
+// A record says who (role and a pseudonym of the token subject — never the
+// subject itself, never a credential), did what (interaction, action,
+// resource type and id), with which outcome, under which request and trace
+// id. The pseudonym is an HMAC-SHA256 of issuer and subject under a secret
+// key: stable across records and restarts when the key is configured, and
+// not reversible without the key.
+package audit
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fhirgate/fhirgate/config"
+)
+
+// Record is one FHIR interaction as the gateway saw it.
+type Record struct {
+	Time      time.Time
+	RequestID string
+	TraceID   string // "" when none
+	Base      string // e.g. /erp
+	Route     string // route name; "" when no route matched
+	// Interaction is the route's FHIR interaction (create, operation …),
+	// capabilities for metadata, "" when no route matched.
+	Interaction  string
+	Operation    string // operation name without $, for operations
+	ResourceType string
+	ResourceID   string
+	// Issuer and Subject identify the caller; only their pseudonym is
+	// written.
+	Issuer, Subject string
+	Role            string
+	ClientAddress   string
+	Status          int
+	Failure         string // the gateway's failure class, "" on success
+}
+
+// Log writes records. It is safe for concurrent use; each record is one
+// Write call, so lines of concurrent requests never interleave.
+type Log struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closer io.Closer
+	fhir   bool
+	key    []byte
+}
+
+// Open opens the configured output. Output none returns a nil *Log, whose
+// Write does nothing.
+func Open(c config.Audit) (*Log, error) {
+	l := &Log{fhir: c.Format == "fhir"}
+	switch c.Output {
+	case "none":
+		return nil, nil
+	case "", "stderr":
+		l.w = os.Stderr
+	case "stdout":
+		l.w = os.Stdout
+	default:
+		f, err := os.OpenFile(c.Output, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("audit.output: %w", err)
+		}
+		l.w, l.closer = f, f
+	}
+	if c.PseudonymKeyFile != "" {
+		key, err := os.ReadFile(c.PseudonymKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("audit.pseudonym_key_file: %w", err)
+		}
+		if len(key) < 16 {
+			return nil, fmt.Errorf("audit.pseudonym_key_file: at least 16 bytes of key are needed, found %d", len(key))
+		}
+		l.key = key
+	} else {
+		l.key = make([]byte, 32)
+		rand.Read(l.key)
+	}
+	return l, nil
+}
+
+// New writes to w with the given pseudonym key (tests, embedding).
+func New(w io.Writer, fhir bool, key []byte) *Log { return &Log{w: w, fhir: fhir, key: key} }
+
+// Close closes a file output.
+func (l *Log) Close() error {
+	if l == nil || l.closer == nil {
+		return nil
+	}
+	return l.closer.Close()
+}
+
+// Pseudonym is the actor id written for issuer and subject: 32 hex
+// characters of HMAC-SHA256(key, issuer "\n" subject); "" without subject.
+func (l *Log) Pseudonym(issuer, subject string) string {
+	if subject == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, l.key)
+	io.WriteString(m, issuer)
+	m.Write([]byte{'\n'})
+	io.WriteString(m, subject)
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// Write writes one record. An output that fails is reported once per
+// failure to standard error; the request it describes is not affected.
+func (l *Log) Write(r *Record) {
+	if l == nil {
+		return
+	}
+	var v any
+	if l.fhir {
+		v = l.auditEvent(r)
+	} else {
+		v = l.flat(r)
+	}
+	line, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	line = append(line, '\n')
+	l.mu.Lock()
+	_, err = l.w.Write(line)
+	l.mu.Unlock()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "audit: write failed: %v\n", err)
+	}
+}
+
+// Action is the AuditEvent action code of an interaction: C create, R
+// read, U update, D delete, E execute (operations and anything else).
+func Action(interaction string) string {
+	switch interaction {
+	case "create":
+		return "C"
+	case "read", "search", "capabilities":
+		return "R"
+	case "update", "conditional-update":
+		return "U"
+	case "delete":
+		return "D"
+	}
+	return "E"
+}
+
+// Outcome is the AuditEvent outcome code of an HTTP status: 0 success, 4
+// minor failure (the client's request was refused), 8 serious failure (the
+// backend failed or was unreachable), 12 major failure (the gateway
+// itself failed).
+func Outcome(status int) string {
+	switch {
+	case status < 400:
+		return "0"
+	case status < 500:
+		return "4"
+	case status == 500:
+		return "12"
+	}
+	return "8"
+}
+
+type flatRecord struct {
+	Time          string `json:"time"`
+	RequestID     string `json:"request_id"`
+	TraceID       string `json:"trace_id,omitempty"`
+	Base          string `json:"base"`
+	Route         string `json:"route,omitempty"`
+	Interaction   string `json:"interaction,omitempty"`
+	Operation     string `json:"operation,omitempty"`
+	Action        string `json:"action"`
+	ResourceType  string `json:"resource_type,omitempty"`
+	ResourceID    string `json:"resource_id,omitempty"`
+	Actor         string `json:"actor,omitempty"`
+	Role          string `json:"role,omitempty"`
+	ClientAddress string `json:"client_address,omitempty"`
+	Status        int    `json:"status"`
+	Outcome       string `json:"outcome"`
+	Failure       string `json:"failure,omitempty"`
+}
+
+func (l *Log) flat(r *Record) flatRecord {
+	return flatRecord{
+		Time: r.Time.UTC().Format(time.RFC3339Nano), RequestID: r.RequestID, TraceID: r.TraceID,
+		Base: r.Base, Route: r.Route, Interaction: r.Interaction, Operation: r.Operation,
+		Action: Action(r.Interaction), ResourceType: r.ResourceType, ResourceID: r.ResourceID,
+		Actor: l.Pseudonym(r.Issuer, r.Subject), Role: r.Role, ClientAddress: r.ClientAddress,
+		Status: r.Status, Outcome: Outcome(r.Status), Failure: r.Failure,
+	}
+}
+
+// auditEvent renders a FHIR R4 AuditEvent (type rest, subtype the
+// restful interaction; the requesting agent with its pseudonym, role and
+// network address; the gateway as observer; the resource and the request
+// id as entities).
+func (l *Log) auditEvent(r *Record) map[string]any {
+	interaction := r.Interaction
+	if interaction == "conditional-update" {
+		interaction = "update"
+	}
+	if interaction == "search" {
+		interaction = "search-type"
+	}
+	ev := map[string]any{
+		"resourceType": "AuditEvent",
+		"type":         map[string]any{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+		"action":       Action(r.Interaction),
+		"recorded":     r.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		"outcome":      Outcome(r.Status),
+		"outcomeDesc":  "HTTP " + strconv.Itoa(r.Status) + failureSuffix(r.Failure),
+		"source": map[string]any{
+			"site":     r.Base,
+			"observer": map[string]any{"display": "fhirgate"},
+			"type":     []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "3", "display": "Web Server"}},
+		},
+	}
+	if interaction != "" {
+		ev["subtype"] = []any{map[string]any{"system": "http://hl7.org/fhir/restful-interaction", "code": interaction}}
+	}
+	agent := map[string]any{"requestor": true}
+	if p := l.Pseudonym(r.Issuer, r.Subject); p != "" {
+		agent["who"] = map[string]any{"identifier": map[string]any{"system": "urn:fhirgate:actor-pseudonym", "value": p}}
+	} else {
+		agent["who"] = map[string]any{"display": "unauthenticated client"}
+	}
+	if r.Role != "" {
+		agent["role"] = []any{map[string]any{"text": r.Role}}
+	}
+	if r.ClientAddress != "" {
+		agent["network"] = map[string]any{"address": r.ClientAddress, "type": "2"}
+	}
+	ev["agent"] = []any{agent}
+	var entities []any
+	if r.ResourceType != "" {
+		what := map[string]any{"type": r.ResourceType}
+		if r.ResourceID != "" {
+			what["reference"] = r.ResourceType + "/" + r.ResourceID
+		}
+		e := map[string]any{"what": what, "type": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"}}
+		if r.Operation != "" {
+			e["detail"] = []any{map[string]any{"type": "operation", "valueString": r.Operation}}
+		}
+		entities = append(entities, e)
+	}
+	req := map[string]any{"what": map[string]any{"identifier": map[string]any{"system": "urn:fhirgate:request-id", "value": r.RequestID}}, "name": "request"}
+	if r.TraceID != "" {
+		req["detail"] = []any{map[string]any{"type": "trace-id", "valueString": r.TraceID}}
+	}
+	ev["entity"] = append(entities, req)
+	return ev
+}
+
+func failureSuffix(f string) string {
+	if f == "" {
+		return ""
+	}
+	return " (" + f + ")"
+}

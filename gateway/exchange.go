@@ -58,7 +58,7 @@ type exchange struct {
 	status       int
 	capabilities bool   // a metadata request, answered before routing
 	kind         string // failure class, for logs and metrics
-	text   string // first issue text, for the log
+	text         string // first issue text, for the log
 }
 
 // Value implements template.Values.

@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
 
-.PHONY: all build run test vet fmt-check fuzz clean
+.PHONY: all build run test vet fmt-check fuzz chart-test chart-files clean
 
 all: build
 
@@ -35,9 +35,22 @@ fmt-check:
 # The whole suite: formatting, vet, every package's tests (the end-to-end
 # tests build and start the real binaries), then each fuzz target for a
 # fixed number of executions.
-test: fmt-check vet
+test: fmt-check vet chart-test
 	$(GO) test -count=1 ./...
 	BUDGET=count FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh
+
+# The Helm chart: rendered with Helm's engine for the default and the
+# all-features values, decoded strictly into the Kubernetes types, compared
+# with golden files (charts/test, a module of its own); then the alert
+# rules through promtool check and promtool's unit tests.
+chart-test:
+	cd charts/test && $(GO) vet ./... && $(GO) test -count=1 ./...
+	scripts/promtool-test.sh
+
+# Regenerates the chart's bundled routes.yaml and profiles from the
+# repository's (the chart test fails while they differ).
+chart-files:
+	scripts/chart-files.sh
 
 # Each target: package, name, executions in `make test` (a few seconds each
 # here; FuzzParseJSON is slow under coverage instrumentation).

@@ -144,8 +144,8 @@ func (g *Gateway) finish(x *exchange, sw *statusWriter, span trace.Span) {
 	}
 	g.metrics.requests.WithLabelValues(routeName, strconv.Itoa(status)).Inc()
 	g.metrics.duration.WithLabelValues(routeName).Observe(elapsed.Seconds())
-	if strings.HasPrefix(x.kind, "check:") || x.kind == "query" {
-		g.metrics.validationFailures.WithLabelValues(routeName, strings.TrimPrefix(x.kind, "check:")).Inc()
+	if kind, ok := validationKind(x.kind); ok {
+		g.metrics.validationFailures.WithLabelValues(routeName, kind).Inc()
 	}
 	g.accessLog(x, routeName, status, elapsed)
 	if g.audit != nil && x.base != nil {
@@ -182,6 +182,21 @@ func (g *Gateway) accessLog(x *exchange, routeName string, status int, elapsed t
 		attrs = append(attrs, slog.String("failure", x.kind), slog.String("issue", x.text))
 	}
 	g.log.LogAttrs(x.r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// validationKind tells the failures of the request's own content — a
+// missing query parameter, an unsupported media type, a body that breaks
+// the base specification or a profile, operation parameters, a route
+// check (by its name) — from refusals of the caller or the backend.
+func validationKind(kind string) (string, bool) {
+	switch kind {
+	case "query", "media_type", "body", "profile", "operation":
+		return kind, true
+	}
+	if name, ok := strings.CutPrefix(kind, "check:"); ok {
+		return name, true
+	}
+	return "", false
 }
 
 func redactedQuery(x *exchange) string {

@@ -20,6 +20,7 @@ type Metrics struct {
 	breakerOpen        *prometheus.GaugeVec
 	reloads            *prometheus.CounterVec
 	lastReload         prometheus.Gauge
+	lastReloadOK       prometheus.Gauge
 }
 
 // Buckets from 0.5 ms: the gateway's own share of a request is sub-millisecond.
@@ -57,9 +58,14 @@ func NewMetrics() *Metrics {
 		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "fhirgate_config_last_reload_success_timestamp_seconds", Help: "When the configuration in use was loaded.",
 		}),
+		// The alert on failing reloads needs the state, not the count: a
+		// rejected file followed by a fixed one is healthy again.
+		lastReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "fhirgate_config_last_reload_successful", Help: "1 when the last configuration load succeeded, 0 when it was rejected.",
+		}),
 	}
 	m.Registry.MustRegister(m.requests, m.duration, m.validationFailures, m.backendRequests, m.backendDuration,
-		m.inflight, m.breakerOpen, m.reloads, m.lastReload,
+		m.inflight, m.breakerOpen, m.reloads, m.lastReload, m.lastReloadOK,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"success", "failure"} {
 		m.reloads.WithLabelValues(r)
@@ -72,9 +78,11 @@ func (m *Metrics) ConfigLoaded(ok bool, unixSeconds float64) {
 	if ok {
 		m.reloads.WithLabelValues("success").Inc()
 		m.lastReload.Set(unixSeconds)
+		m.lastReloadOK.Set(1)
 		return
 	}
 	m.reloads.WithLabelValues("failure").Inc()
+	m.lastReloadOK.Set(0)
 }
 
 // knownBackends pre-creates per-backend series so dashboards see zeros.

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -351,4 +353,60 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// metricNames are the series names the dashboard and the alert rules
+// query (up, Prometheus' own, excluded).
+func metricNames(t *testing.T) []string {
+	t.Helper()
+	files, _ := filepath.Glob("../../charts/fhirgate/dashboards/*.json")
+	files = append(files, "../../charts/fhirgate/rules/fhirgate-alerts.yaml")
+	names := map[string]bool{}
+	re := regexp.MustCompile(`\b(?:fhirgate|process|go)_[a-z_]+[a-z]\b`)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllString(string(data), -1) {
+			names[m] = true
+		}
+	}
+	var out []string
+	for n := range names {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestMetricsCoverDashboardAndRules scrapes a gateway after a traffic mix
+// (successes, refusals, validation failures, a backend timeout) and finds a
+// sample of every series the dashboard and the alert rules query.
+func TestMetricsCoverDashboardAndRules(t *testing.T) {
+	s := startFull(t, nil, loadEdits...)
+	res, wg := runLoad(s.trafficMix(t), 2, closedAfter(4))
+	wg.Wait()
+	if len(res.failures) > 0 {
+		t.Fatal(res.failures)
+	}
+	exposed := map[string]bool{}
+	for _, line := range strings.Split(s.scrape(t), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, _, _ := strings.Cut(line, "{")
+		name, _, _ = strings.Cut(name, " ")
+		exposed[name] = true
+	}
+	names := metricNames(t)
+	if len(names) < 10 {
+		t.Fatalf("only %d names found in the dashboard and rules: %v", len(names), names)
+	}
+	for _, n := range names {
+		if !exposed[n] {
+			t.Errorf("%s is queried by the dashboard or the rules but not exposed", n)
+		}
+	}
+	t.Logf("%d series names used by the dashboard and rules, all exposed", len(names))
 }

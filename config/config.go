@@ -238,6 +238,105 @@ type Backend struct {
 	Headers map[string]string `yaml:"headers"`
 	// MaxResponseBytes bounds the backend answer read. Default 1 MiB.
 	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+	// TryTimeout bounds one attempt; a retry gets a fresh one, always
+	// within the call's total deadline (Timeout, or the route's
+	// call.timeout). Default: the total deadline.
+	TryTimeout Duration `yaml:"try_timeout"`
+	// Retry is when a failed attempt is sent again.
+	Retry Retry `yaml:"retry"`
+	// HealthCheck, when set, probes every instance; failing instances get
+	// no calls until they pass again.
+	HealthCheck *HealthCheck `yaml:"health_check"`
+	// Ejection takes an instance out of rotation after consecutive
+	// failures of real calls (passive health checking).
+	Ejection Ejection `yaml:"ejection"`
+	// CircuitBreaker stops calling a failing backend altogether; its
+	// routes answer 503 with Retry-After while it is open.
+	CircuitBreaker CircuitBreaker `yaml:"circuit_breaker"`
+	// TLS configures HTTPS to the backend: the CA to verify it and a
+	// client certificate (mTLS).
+	TLS *BackendTLS `yaml:"tls"`
+}
+
+// Retry sends a failed attempt again — only when that cannot do harm: a
+// connection that was refused (nothing was sent), or, for idempotent
+// interactions (read, search, update, conditional-update, delete), an
+// attempt that timed out, broke, or was answered 502, 503 or 504. A
+// create or an operation that may have reached the backend is never sent
+// twice.
+type Retry struct {
+	// Attempts is the most attempts per call, the first included.
+	// Default 2; 1 disables retries.
+	Attempts int `yaml:"attempts"`
+	// Backoff is the base of the jittered exponential backoff (full
+	// jitter: a random wait up to Backoff·2^(n-1), at most MaxBackoff).
+	// Default 25ms.
+	Backoff Duration `yaml:"backoff"`
+	// MaxBackoff caps one wait. Default 250ms.
+	MaxBackoff Duration `yaml:"max_backoff"`
+	// BudgetRatio bounds retries to this share of calls, so that retries
+	// cannot multiply the load on a backend that is struggling. Default 0.2.
+	BudgetRatio *float64 `yaml:"budget_ratio"`
+	// BudgetMinPerSecond retries are always allowed, for low traffic.
+	// Default 5.
+	BudgetMinPerSecond *float64 `yaml:"budget_min_per_second"`
+}
+
+// HealthCheck probes each instance with GET Path; a 2xx is healthy.
+type HealthCheck struct {
+	// Path of the probe, e.g. /health. Required.
+	Path string `yaml:"path"`
+	// Interval between probes of one instance. Default 5s.
+	Interval Duration `yaml:"interval"`
+	// Timeout of one probe. Default 1s.
+	Timeout Duration `yaml:"timeout"`
+	// UnhealthyThreshold consecutive failed probes take an instance out.
+	// Default 2.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+	// HealthyThreshold consecutive passed probes bring it back. Default 2.
+	HealthyThreshold int `yaml:"healthy_threshold"`
+}
+
+// Ejection is passive health checking on real calls.
+type Ejection struct {
+	// ConsecutiveFailures (refused, timeout, broken, 5xx) eject an
+	// instance. Default 5; -1 disables ejection.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// Duration of the first ejection; each further one in a row doubles
+	// it, up to ten times. Default 5s.
+	Duration Duration `yaml:"duration"`
+}
+
+// CircuitBreaker is per backend (all its instances).
+type CircuitBreaker struct {
+	// ConsecutiveFailures of calls (after retries) open the breaker.
+	// Default 10; -1 disables the breaker.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// FailureRatio over Window opens it too, once MinCalls calls were
+	// made in the window. Default 0.5.
+	FailureRatio *float64 `yaml:"failure_ratio"`
+	// MinCalls in Window before FailureRatio applies. Default 20.
+	MinCalls int `yaml:"min_calls"`
+	// Window over which calls are counted while closed. Default 10s.
+	Window Duration `yaml:"window"`
+	// OpenFor is how long it stays open before letting probe calls
+	// through (half-open); it is also the Retry-After of the 503. Default 10s.
+	OpenFor Duration `yaml:"open_for"`
+	// HalfOpenCalls are let through while half-open; all must succeed to
+	// close it. Default 1.
+	HalfOpenCalls int `yaml:"half_open_calls"`
+}
+
+// BackendTLS configures HTTPS (and mTLS) to a backend.
+type BackendTLS struct {
+	// CAFile verifies the backend's certificate. Default: the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the gateway's client certificate (mTLS);
+	// both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name verified in the backend's certificate.
+	ServerName string `yaml:"server_name"`
 }
 
 // Base is one FHIR endpoint.
@@ -279,6 +378,12 @@ type Base struct {
 	// MethodNotAllowed answers a known path with another method (Allow
 	// header set). 405 "no matching handler found.".
 	MethodNotAllowed *Answer `yaml:"method_not_allowed"`
+	// ClientRateLimit, when set, limits requests per client before
+	// anything else is done: per verified client certificate on a TLS
+	// listener with client authentication, per IP address otherwise.
+	// Over the limit: 429 with Retry-After. (Per token subject: the auth
+	// profile's rate_limit.)
+	ClientRateLimit *RateLimit `yaml:"client_rate_limit"`
 	// Routes served under Path. At least one.
 	Routes []*Route `yaml:"routes"`
 }
@@ -317,6 +422,12 @@ type Route struct {
 	// Operation, when set, checks the query parameters of an operation
 	// call against its OperationDefinition, after the checks.
 	Operation *Operation `yaml:"operation"`
+	// MaxInflight bounds the requests the route serves at once; more are
+	// answered Overloaded at once, before any work. 0: unbounded.
+	MaxInflight int `yaml:"max_inflight"`
+	// Overloaded answers a request over MaxInflight. 503 "the gateway is
+	// at capacity for this route; retry later" with Retry-After: 1.
+	Overloaded *Answer `yaml:"overloaded"`
 	// Call is the canonical backend call. Required.
 	Call *Call `yaml:"call"`
 	// Responses map the backend's answer; the first matching rule wins.
@@ -415,6 +526,10 @@ type IdentifierRef struct {
 type Call struct {
 	// Backend names an entry of backends. Required.
 	Backend string `yaml:"backend"`
+	// Timeout is the call's total deadline, retries and backoff included;
+	// when it passes the client is answered 504. Default: the backend's
+	// timeout.
+	Timeout Duration `yaml:"timeout"`
 	// Method is the backend HTTP method. Default POST.
 	Method string `yaml:"method"`
 	// Path is appended to the backend URL. Required.

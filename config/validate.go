@@ -235,19 +235,7 @@ func (l *loader) authProfile(c *Config, name string, p *AuthProfile) {
 			l.errorf(path+".roles.map."+v, "role %q must be a simple name", role)
 		}
 	}
-	if rl := p.RateLimit; rl != nil {
-		if rl.Requests <= 0 {
-			l.errorf(path+".rate_limit.requests", "must be positive")
-		}
-		if rl.Per == 0 {
-			rl.Per = Duration(time.Second)
-		}
-		if rl.Burst == 0 {
-			rl.Burst = rl.Requests
-		} else if rl.Burst < 0 {
-			l.errorf(path+".rate_limit.burst", "must be positive")
-		}
-	}
+	l.rateLimit(path+".rate_limit", p.RateLimit)
 	if p.CacheSize == 0 {
 		p.CacheSize = 10000
 	} else if p.CacheSize < -1 {
@@ -341,6 +329,124 @@ func (l *loader) backend(path string, b *Backend) {
 	for h, v := range b.Headers {
 		l.headerLiteral(path+".headers."+h, h, v)
 	}
+	l.resilience(path, b)
+}
+
+func (l *loader) rateLimit(path string, rl *RateLimit) {
+	if rl == nil {
+		return
+	}
+	if rl.Requests <= 0 {
+		l.errorf(path+".requests", "must be positive")
+	}
+	if rl.Per == 0 {
+		rl.Per = Duration(time.Second)
+	}
+	if rl.Burst == 0 {
+		rl.Burst = rl.Requests
+	} else if rl.Burst < 0 {
+		l.errorf(path+".burst", "must be positive")
+	}
+}
+
+// ApplyBackendDefaults fills in the defaults of a backend built in code
+// (tests, embedding) as Load does for one read from a file.
+func ApplyBackendDefaults(b *Backend) {
+	l := &loader{}
+	l.resilience("backend", b)
+}
+
+// resilience fills in the backend's retry, health-check, ejection and
+// breaker defaults and checks the TLS files.
+func (l *loader) resilience(path string, b *Backend) {
+	if b.TryTimeout == 0 || b.TryTimeout > b.Timeout {
+		b.TryTimeout = b.Timeout
+	}
+	r := &b.Retry
+	switch {
+	case r.Attempts == 0:
+		r.Attempts = 2
+	case r.Attempts < 0 || r.Attempts > 10:
+		l.errorf(path+".retry.attempts", "must be between 1 and 10")
+	}
+	if r.Backoff == 0 {
+		r.Backoff = Duration(25 * time.Millisecond)
+	}
+	if r.MaxBackoff == 0 {
+		r.MaxBackoff = Duration(250 * time.Millisecond)
+	}
+	ratio, floor := 0.2, 5.0
+	if r.BudgetRatio == nil {
+		r.BudgetRatio = &ratio
+	} else if *r.BudgetRatio < 0 || *r.BudgetRatio > 1 {
+		l.errorf(path+".retry.budget_ratio", "must be between 0 and 1")
+	}
+	if r.BudgetMinPerSecond == nil {
+		r.BudgetMinPerSecond = &floor
+	} else if *r.BudgetMinPerSecond < 0 {
+		l.errorf(path+".retry.budget_min_per_second", "must not be negative")
+	}
+	if h := b.HealthCheck; h != nil {
+		if !strings.HasPrefix(h.Path, "/") {
+			l.errorf(path+".health_check.path", "is required and must start with /")
+		}
+		if h.Interval == 0 {
+			h.Interval = Duration(5 * time.Second)
+		}
+		if h.Timeout == 0 {
+			h.Timeout = Duration(time.Second)
+		}
+		if h.UnhealthyThreshold == 0 {
+			h.UnhealthyThreshold = 2
+		}
+		if h.HealthyThreshold == 0 {
+			h.HealthyThreshold = 2
+		}
+		if h.UnhealthyThreshold < 0 || h.HealthyThreshold < 0 {
+			l.errorf(path+".health_check", "thresholds must be positive")
+		}
+	}
+	e := &b.Ejection
+	if e.ConsecutiveFailures == 0 {
+		e.ConsecutiveFailures = 5
+	} else if e.ConsecutiveFailures < -1 {
+		l.errorf(path+".ejection.consecutive_failures", "must be positive, or -1 (off)")
+	}
+	if e.Duration == 0 {
+		e.Duration = Duration(5 * time.Second)
+	}
+	cb := &b.CircuitBreaker
+	if cb.ConsecutiveFailures == 0 {
+		cb.ConsecutiveFailures = 10
+	} else if cb.ConsecutiveFailures < -1 {
+		l.errorf(path+".circuit_breaker.consecutive_failures", "must be positive, or -1 (off)")
+	}
+	half := 0.5
+	if cb.FailureRatio == nil {
+		cb.FailureRatio = &half
+	} else if *cb.FailureRatio <= 0 || *cb.FailureRatio > 1 {
+		l.errorf(path+".circuit_breaker.failure_ratio", "must be above 0 and at most 1")
+	}
+	if cb.MinCalls == 0 {
+		cb.MinCalls = 20
+	}
+	if cb.Window == 0 {
+		cb.Window = Duration(10 * time.Second)
+	}
+	if cb.OpenFor == 0 {
+		cb.OpenFor = Duration(10 * time.Second)
+	}
+	if cb.HalfOpenCalls == 0 {
+		cb.HalfOpenCalls = 1
+	}
+	if t := b.TLS; t != nil {
+		l.checkFile(path+".tls.ca_file", &t.CAFile)
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			l.errorf(path+".tls", "cert_file and key_file go together")
+		}
+		l.checkFile(path+".tls.cert_file", &t.CertFile)
+		l.checkFile(path+".tls.key_file", &t.KeyFile)
+	}
 }
 
 func (l *loader) headerLiteral(path, name, value string) {
@@ -387,6 +493,7 @@ func (l *loader) base(c *Config, path string, b *Base, basePaths map[string]bool
 	if b.Auth != "" && c.Auth[b.Auth] == nil {
 		l.errorf(path+".auth", "unknown auth profile %q (known: %s)", b.Auth, known(c.Auth))
 	}
+	l.rateLimit(path+".client_rate_limit", b.ClientRateLimit)
 	switch b.DefaultFormat {
 	case "":
 		b.DefaultFormat = "json"
@@ -531,6 +638,10 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 			l.errorf(fmt.Sprintf("%s.required_query[%d]", path, i), "must not be empty")
 		}
 	}
+	if r.MaxInflight < 0 {
+		l.errorf(path+".max_inflight", "must not be negative")
+	}
+	l.answer(path+".overloaded", defaultAnswer(&r.Overloaded, &Answer{Status: 503, Text: "the gateway is at capacity for this route; retry later", Headers: map[string]string{"Retry-After": "1"}}), requestSources, nil)
 	l.answerWith(path+".missing_query", defaultAnswer(&r.MissingQuery, &Answer{Status: 400, Text: "missing required query parameter '${missing}'"}), check(requestSources, "missing"))
 	if r.Auth == "" {
 		r.Auth = b.Auth

@@ -85,10 +85,23 @@ func (m *Metrics) ConfigLoaded(ok bool, unixSeconds float64) {
 	m.lastReloadOK.Set(0)
 }
 
-// knownBackends pre-creates per-backend series so dashboards see zeros.
+// knownBackends pre-creates per-backend series so dashboards see zeros,
+// and connects the breakers of a table about to serve to the gauge. A new
+// table starts with closed breakers.
 func (m *Metrics) knownBackends(t *Table) {
-	for name := range t.cfg.Backends {
-		m.breakerOpen.WithLabelValues(name).Set(0)
+	for _, b := range t.bases {
+		for _, r := range b.routes {
+			c := r.client
+			gauge := m.breakerOpen.WithLabelValues(c.Name)
+			gauge.Set(0)
+			c.OnBreakerChange = func(open bool) {
+				if open {
+					gauge.Set(1)
+				} else {
+					gauge.Set(0)
+				}
+			}
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -175,11 +176,11 @@ func (r *route) forward(x *exchange) {
 		x.fail(err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(x.r.Context(), r.client.Timeout())
+	ctx, cancel := context.WithTimeout(x.r.Context(), r.timeout)
 	defer cancel()
 	ctx, span := x.startBackendSpan(ctx, r.client.Name, req.Header)
 	start := time.Now()
-	resp, callErr := r.client.Do(ctx, req)
+	resp, callErr := r.client.Do(ctx, req, r.idempotent)
 	x.backendTime = time.Since(start)
 	defer endBackendSpan(span, x)
 	var failure *backend.Failure
@@ -276,6 +277,10 @@ func (x *exchange) unmapped(failure *backend.Failure) *outcome.Error {
 		return outcome.New(http.StatusBadGateway, code(502), "the backend's answer could not be mapped").WithKind("backend_unmapped")
 	}
 	switch failure.Kind {
+	case "open":
+		e := outcome.New(http.StatusServiceUnavailable, code(503), "the backend is temporarily unavailable; retry later").WithKind("backend_open")
+		e.Header = http.Header{"Retry-After": {strconv.Itoa(int(x.route.client.RetryAfter().Seconds() + 0.999))}}
+		return e
 	case "timeout":
 		return outcome.New(http.StatusGatewayTimeout, code(504), "the backend did not answer in time").WithKind("backend_timeout")
 	case "refused":

@@ -68,6 +68,12 @@ type route struct {
 	formatFromRequest bool
 	resourceExprs     resourcePaths
 
+	// timeout is the backend call's total deadline; idempotent whether the
+	// interaction may be repeated (read, search, update, delete), which
+	// lets the client retry more than refused connections.
+	timeout    time.Duration
+	idempotent bool
+
 	// resourceType is the type the route acts on (its first literal path
 	// segment, or the request's resource); operation the name of an
 	// operation route without $. Both for audit and CapabilityStatement.
@@ -128,6 +134,7 @@ func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.Start(ctx)
 		clients[name] = c
 	}
 	for _, bc := range cfg.Bases {
@@ -172,7 +179,14 @@ func literalCount(r *route) int {
 }
 
 func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, clients map[string]*backend.Client) (*route, error) {
-	r := &route{cfg: rc, base: b, client: clients[rc.Call.Backend], rules: rc.Responses}
+	r := &route{cfg: rc, base: b, client: clients[rc.Call.Backend], rules: rc.Responses, timeout: rc.Call.Timeout.D()}
+	if r.timeout == 0 {
+		r.timeout = r.client.Timeout()
+	}
+	switch rc.Interaction {
+	case "read", "search", "update", "conditional-update", "delete":
+		r.idempotent = true
+	}
 	for _, s := range strings.Split(strings.Trim(rc.Path, "/"), "/") {
 		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
 			r.segments = append(r.segments, segment{param: s[1 : len(s)-1]})

@@ -19,37 +19,68 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/config"
+	"github.com/sony/gobreaker/v2"
 )
 
-// Client calls the instances of one backend in turn.
+// Client calls the instances of one backend: round robin over the
+// healthy ones, each attempt bounded by the per-try timeout and the whole
+// call by the caller's deadline, failed attempts retried only when that is
+// safe (see Retry in config), and the whole backend behind a circuit
+// breaker.
 type Client struct {
-	Name     string
-	bases    []*url.URL
-	next     atomic.Uint64
-	http     *http.Client
-	headers  http.Header
-	maxBytes int64
-	timeout  time.Duration
+	Name       string
+	instances  []*instance
+	next       atomic.Uint64
+	http       *http.Client
+	headers    http.Header
+	maxBytes   int64
+	timeout    time.Duration
+	tryTimeout time.Duration
+	retry      config.Retry
+	budget     *retryBudget
+	ejection   config.Ejection
+	health     *config.HealthCheck
+	breaker    *gobreaker.CircuitBreaker[*Response]
+	openFor    time.Duration
+
+	// OnBreakerChange, when set before the first call, is told when the
+	// breaker opens (true) and closes again (false).
+	OnBreakerChange func(open bool)
 }
 
 // NewClient builds the client of one configured backend. Its transport keeps
 // MaxIdleConnsPerHost connections warm (Go's default of 2 serialises load).
 func NewClient(name string, b *config.Backend) (*Client, error) {
-	c := &Client{Name: name, headers: http.Header{}, maxBytes: b.MaxResponseBytes, timeout: b.Timeout.D()}
+	c := &Client{Name: name, headers: http.Header{}, maxBytes: b.MaxResponseBytes, timeout: b.Timeout.D(),
+		tryTimeout: b.TryTimeout.D(), retry: b.Retry, ejection: b.Ejection, health: b.HealthCheck, openFor: b.CircuitBreaker.OpenFor.D()}
+	if c.tryTimeout == 0 || c.tryTimeout > c.timeout {
+		c.tryTimeout = c.timeout
+	}
+	if c.retry.Attempts == 0 {
+		c.retry.Attempts = 1
+	}
+	c.budget = newRetryBudget(c.retry)
 	for _, s := range b.URLs {
 		u, err := url.Parse(s)
 		if err != nil {
 			return nil, fmt.Errorf("backend %s: %w", name, err)
 		}
-		c.bases = append(c.bases, u)
+		inst := &instance{base: u}
+		inst.healthy.Store(true)
+		c.instances = append(c.instances, inst)
 	}
 	for k, v := range b.Headers {
 		c.headers.Set(k, v)
+	}
+	tlsConfig, err := clientTLS(b.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", name, err)
 	}
 	dialer := &net.Dialer{Timeout: b.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
 	c.http = &http.Client{
 		Transport: &http.Transport{
 			DialContext:           dialer.DialContext,
+			TLSClientConfig:       tlsConfig,
 			MaxIdleConns:          b.MaxIdleConnsPerHost * len(b.URLs),
 			MaxIdleConnsPerHost:   b.MaxIdleConnsPerHost,
 			IdleConnTimeout:       90 * time.Second,
@@ -61,11 +92,15 @@ func NewClient(name string, b *config.Backend) (*Client, error) {
 		// A legacy backend's redirect is an answer to map, not to follow.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+	c.breaker = newBreaker(c, b.CircuitBreaker)
 	return c, nil
 }
 
-// Timeout is the total deadline of one call.
+// Timeout is the default total deadline of one call.
 func (c *Client) Timeout() time.Duration { return c.timeout }
+
+// RetryAfter is what a client is told to wait while the breaker is open.
+func (c *Client) RetryAfter() time.Duration { return c.openFor }
 
 // Request is a rendered canonical call.
 type Request struct {
@@ -89,8 +124,9 @@ type Response struct {
 // Failure is a call that produced no answer.
 type Failure struct {
 	// Kind is refused (nothing was sent: connection refused or no such
-	// host), timeout (the deadline passed) or error (anything else,
-	// including an answer too large or cut short).
+	// host), timeout (the deadline passed), open (the circuit breaker is
+	// open: nothing was sent) or error (anything else, including an
+	// answer too large or cut short).
 	Kind string
 	Err  error
 }
@@ -98,10 +134,75 @@ type Failure struct {
 func (f *Failure) Error() string { return "backend call " + f.Kind + ": " + f.Err.Error() }
 func (f *Failure) Unwrap() error { return f.Err }
 
-// Do sends the request to the next instance and reads the answer. The error
-// is always a *Failure.
-func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
-	base := c.bases[int(c.next.Add(1)-1)%len(c.bases)]
+// Do makes the call: attempts on the healthy instances in turn until one
+// gives an answer that needs no retry, the attempts or the retry budget are
+// used up, or ctx (the call's total deadline) ends. idempotent says whether
+// the FHIR interaction may be repeated (it widens what is retried). The
+// error is always a *Failure; an answer, even a 5xx, is a *Response.
+func (c *Client) Do(ctx context.Context, r *Request, idempotent bool) (*Response, error) {
+	resp, err := c.breaker.Execute(func() (*Response, error) { return c.attempts(ctx, r, idempotent) })
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return nil, &Failure{Kind: "open", Err: errors.New("circuit breaker open")}
+	}
+	if errors.Is(err, errServerFailure) {
+		return resp, nil
+	}
+	return resp, err
+}
+
+// errServerFailure marks a 5xx answer as a failure for the breaker while
+// the answer itself still goes to the response mapping.
+var errServerFailure = errors.New("backend answered 5xx")
+
+func (c *Client) attempts(ctx context.Context, r *Request, idempotent bool) (*Response, error) {
+	c.budget.deposit()
+	var last *instance
+	for attempt := 1; ; attempt++ {
+		inst := c.pick(last)
+		resp, failure := c.once(ctx, inst, r)
+		inst.observe(c.ejection, failure != nil || resp.Status >= 500)
+		// A refused connection loaded nobody: its retry is not taken from
+		// the budget, which exists to keep retries from piling onto a
+		// struggling backend.
+		refused := failure != nil && failure.Kind == "refused"
+		if !c.retryable(ctx, resp, failure, idempotent) || attempt >= c.retry.Attempts || (!refused && !c.budget.withdraw()) {
+			if failure != nil {
+				return nil, failure
+			}
+			if resp.Status >= 500 {
+				return resp, errServerFailure
+			}
+			return resp, nil
+		}
+		last = inst
+		if !sleep(ctx, backoff(c.retry, attempt)) {
+			return nil, &Failure{Kind: "timeout", Err: errors.New("deadline exceeded")}
+		}
+	}
+}
+
+// retryable is the retry policy: a refused connection (nothing reached the
+// backend) always; for idempotent interactions also a try that timed out or
+// broke and a 502/503/504; never once the call's own deadline has passed.
+func (c *Client) retryable(ctx context.Context, resp *Response, f *Failure, idempotent bool) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if f != nil {
+		return f.Kind == "refused" || (idempotent && (f.Kind == "timeout" || f.Kind == "error"))
+	}
+	switch resp.Status {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return idempotent
+	}
+	return false
+}
+
+// once sends one attempt to inst within the per-try timeout.
+func (c *Client) once(ctx context.Context, inst *instance, r *Request) (*Response, *Failure) {
+	tctx, cancel := context.WithTimeout(ctx, c.tryTimeout)
+	defer cancel()
+	base := inst.base
 	u := base.Scheme + "://" + base.Host + base.EscapedPath() + r.Path
 	if len(r.Query) > 0 {
 		u += "?" + r.Query.Encode()
@@ -110,7 +211,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	if r.Body != nil {
 		body = bytes.NewReader(r.Body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, u, body)
+	req, err := http.NewRequestWithContext(tctx, r.Method, u, body)
 	if err != nil {
 		return nil, &Failure{Kind: "error", Err: errors.New("the rendered call is not a valid request")}
 	}
@@ -130,12 +231,12 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, classify(ctx, err)
+		return nil, classify(tctx, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
 	if err != nil {
-		return nil, classify(ctx, err)
+		return nil, classify(tctx, err)
 	}
 	if int64(len(data)) > c.maxBytes {
 		return nil, &Failure{Kind: "error", Err: fmt.Errorf("answer larger than %d bytes", c.maxBytes)}
@@ -148,6 +249,9 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 func classify(ctx context.Context, err error) *Failure {
 	var dnsErr *net.DNSError
 	switch {
+	case errors.Is(err, context.Canceled) && ctx.Err() == context.Canceled:
+		// The client went away: not the backend's failure.
+		return &Failure{Kind: "error", Err: context.Canceled}
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded:
 		return &Failure{Kind: "timeout", Err: errors.New("deadline exceeded")}
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -167,5 +271,6 @@ func classify(ctx context.Context, err error) *Failure {
 }
 
 // Close releases the client's idle connections. Calls in flight finish; a
-// retired table's clients are closed once its requests are done.
+// retired table's clients are closed once its requests are done. Health
+// checks stop with the context given to Start.
 func (c *Client) Close() { c.http.CloseIdleConnections() }

@@ -498,7 +498,10 @@ func TestTwiinNoSuccessWithoutConfirmation(t *testing.T) {
 				s.admin(t, "/admin/reset")
 				s.send(t, "POST", "/Task", encode(t, notification(rfc4122, "n-1", nil), "json"), "json")
 				before := s.records(t)
-				s.admin(t, "/admin/fault?mode="+f.mode+"&count=2&delay=3s")
+				// Three faults: one for the notification (never retried:
+				// a create), two for the cancellation (a conditional
+				// update: its broken attempt is retried once).
+				s.admin(t, "/admin/fault?mode="+f.mode+"&count=3&delay=3s")
 				n := s.send(t, "POST", "/Task", encode(t, notification(rfc4122, "n-2", nil), format), format)
 				c := s.send(t, "PUT", "/Task?identifier=n-1", encode(t, cancellation(rfc4122, "n-1", nil), format), format)
 				for _, a := range []answer{n, c} {
@@ -515,6 +518,23 @@ func TestTwiinNoSuccessWithoutConfirmation(t *testing.T) {
 			})
 		}
 	}
+	// One broken answer: the create is not repeated (502, nothing stored);
+	// the conditional update is, and its second attempt's confirmation is
+	// what the client gets.
+	t.Run("an idempotent cancellation is retried once", func(t *testing.T) {
+		s.admin(t, "/admin/reset")
+		s.send(t, "POST", "/Task", encode(t, notification(rfc4122, "n-1", nil), "json"), "json")
+		s.admin(t, "/admin/fault?mode=close&count=1")
+		if n := s.send(t, "POST", "/Task", encode(t, notification(rfc4122, "n-2", nil), "json"), "json"); n.Status != 502 {
+			t.Errorf("notification after a broken answer: %d", n.Status)
+		}
+		s.admin(t, "/admin/fault?mode=close&count=1")
+		c := s.send(t, "PUT", "/Task?identifier=n-1", encode(t, cancellation(rfc4122, "n-1", nil), "json"), "json")
+		recs := s.records(t)
+		if c.Status != 201 || len(recs) != 1 || recs[0].Status != "cancelled" {
+			t.Errorf("cancellation after one broken answer: %d %s, records %+v", c.Status, c.Body, recs)
+		}
+	})
 	t.Run("refused connection", func(t *testing.T) {
 		s.simProc.stop(t)
 		a := s.send(t, "POST", "/Task", encode(t, notification(rfc4122, "n-3", nil), "json"), "json")

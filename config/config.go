@@ -48,8 +48,14 @@ type Server struct {
 	AdminListen string `yaml:"admin_listen"`
 	// MaxBodyBytes bounds a request body; more is answered 413. Default 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// MaxHeaderBytes bounds the request header block. Default 64 KiB.
+	// MaxHeaderBytes bounds the request header block: more is answered 431
+	// with an OperationOutcome. Beyond twice this much Go's HTTP server
+	// closes the connection with a bare 431 before the gateway sees the
+	// request. Default 64 KiB.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxURLBytes bounds the request target (path and query); more is
+	// answered 414. Default 8 KiB.
+	MaxURLBytes int `yaml:"max_url_bytes"`
 	// ReadHeaderTimeout bounds slow clients sending headers. Default 5s.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	// ReadTimeout bounds reading a whole request. Default 30s.

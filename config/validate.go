@@ -137,6 +137,11 @@ func (l *loader) server(s *Server) {
 	} else if s.MaxHeaderBytes < 0 {
 		l.errorf("server.max_header_bytes", "must be positive")
 	}
+	if s.MaxURLBytes == 0 {
+		s.MaxURLBytes = 8 << 10
+	} else if s.MaxURLBytes < 0 {
+		l.errorf("server.max_url_bytes", "must be positive")
+	}
 	def(&s.ReadHeaderTimeout, 5*time.Second)
 	def(&s.ReadTimeout, 30*time.Second)
 	def(&s.WriteTimeout, 60*time.Second)

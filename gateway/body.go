@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 
@@ -64,6 +65,11 @@ func (r *route) readResource(x *exchange) *outcome.Error {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return outcome.New(http.StatusRequestEntityTooLarge, "too-costly", "the request body exceeds the limit").WithKind("limit")
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// server.read_timeout passed while the body trickled in.
+			return outcome.New(http.StatusRequestTimeout, "timeout", "the request body did not arrive in time").WithKind("limit")
 		}
 		return outcome.New(http.StatusBadRequest, x.base.cfg.IssueCode(400), "the request body could not be read").WithKind("body")
 	}

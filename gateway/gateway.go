@@ -13,9 +13,11 @@ package gateway
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"sort"
@@ -24,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway/audit"
 	"github.com/fhirgate/fhirgate/gateway/auth"
 	"github.com/fhirgate/fhirgate/gateway/outcome"
@@ -73,6 +76,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.metrics.inflight.Inc()
 	defer g.finish(x, sw, span)
 
+	if e := checkRequestSize(r, &x.table.cfg.Server); e != nil {
+		x.fail(e)
+		return
+	}
 	max := x.table.cfg.Server.MaxBodyBytes
 	if r.ContentLength > max {
 		x.fail(outcome.New(http.StatusRequestEntityTooLarge, "too-costly",
@@ -90,6 +97,13 @@ func (g *Gateway) dispatch(x *exchange) {
 		return
 	}
 	x.base = b
+	if b.clientLimiter != nil {
+		if ok, wait := b.clientLimiter.Allow(clientKey(x.r), time.Now()); !ok {
+			x.fail(withRetryAfter(outcome.New(http.StatusTooManyRequests, b.cfg.IssueCode(http.StatusTooManyRequests),
+				"too many requests from this client; retry later").WithKind("client_rate_limit"), wait))
+			return
+		}
+	}
 	if b.capability != nil && (rest == "/metadata" || rest == "/metadata/") && (x.r.Method == http.MethodGet || x.r.Method == http.MethodHead) {
 		x.serveCapability()
 		return
@@ -117,7 +131,49 @@ func (g *Gateway) dispatch(x *exchange) {
 		return
 	}
 	x.route = r
+	if max := int64(r.cfg.MaxInflight); max > 0 {
+		// Admission before any work: a route at capacity answers at once
+		// instead of queueing requests that would time out anyway.
+		if r.inflight.Add(1) > max {
+			r.inflight.Add(-1)
+			x.fail(x.answerError(r.cfg.Overloaded, "overloaded"))
+			return
+		}
+		defer r.inflight.Add(-1)
+	}
 	r.serve(x)
+}
+
+// checkRequestSize answers a request target or header block over the
+// configured limits (414, 431) before any other work.
+func checkRequestSize(r *http.Request, sc *config.Server) *outcome.Error {
+	if len(r.RequestURI) > sc.MaxURLBytes {
+		return outcome.New(http.StatusRequestURITooLong, "too-costly", fmt.Sprintf("the request URL exceeds the limit of %d bytes", sc.MaxURLBytes)).WithKind("limit")
+	}
+	n := 0
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4 // ": " and CRLF
+		}
+	}
+	if n > sc.MaxHeaderBytes {
+		return outcome.New(http.StatusRequestHeaderFieldsTooLarge, "too-costly", fmt.Sprintf("the request headers exceed the limit of %d bytes", sc.MaxHeaderBytes)).WithKind("limit")
+	}
+	return nil
+}
+
+// clientKey identifies the client for the per-client rate limit: its
+// verified certificate when it presented one, its IP address otherwise.
+func clientKey(r *http.Request) string {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		sum := sha256.Sum256(r.TLS.VerifiedChains[0][0].Raw)
+		return "cert:" + hex.EncodeToString(sum[:16])
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return "ip:" + r.RemoteAddr
+	}
+	return "ip:" + host
 }
 
 // finish recovers a panic into a 500 OperationOutcome, then records the

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -106,10 +107,22 @@ func (r *route) authenticate(x *exchange) *outcome.Error {
 }
 
 func (r *route) rateLimit(x *exchange) *outcome.Error {
-	if !r.auth.verifier.Allow(x.principal.Subject) {
-		return x.answerError(r.auth.cfg.Errors.RateLimited, "rate_limit")
+	if ok, wait := r.auth.verifier.Allow(x.principal.Subject); !ok {
+		return withRetryAfter(x.answerError(r.auth.cfg.Errors.RateLimited, "rate_limit"), wait)
 	}
 	return nil
+}
+
+// withRetryAfter adds Retry-After (whole seconds, at least 1) unless the
+// configured answer sets one itself.
+func withRetryAfter(e *outcome.Error, wait time.Duration) *outcome.Error {
+	if e.Header == nil {
+		e.Header = http.Header{}
+	}
+	if e.Header.Get("Retry-After") == "" {
+		e.Header.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	}
+	return e
 }
 
 func (r *route) authorize(x *exchange) *outcome.Error {

@@ -75,8 +75,10 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		ReadTimeout:       sc.ReadTimeout.D(),
 		WriteTimeout:      sc.WriteTimeout.D(),
 		IdleTimeout:       sc.IdleTimeout.D(),
-		MaxHeaderBytes:    sc.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Twice the configured limit, so that the gateway itself answers
+		// headers over the limit with a 431 OperationOutcome.
+		MaxHeaderBytes: 2 * sc.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if sc.TLS != nil {
 		tc, err := serverTLS(sc.TLS)

@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"github.com/fhirgate/fhirgate/gateway/ratelimit"
 	"net/http"
 	"net/url"
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fhirgate/fhirgate/config"
@@ -35,6 +37,8 @@ type base struct {
 	routes []*route
 	// parser validates request bodies in the base's FHIR version.
 	parser *validation.Parser
+	// clientLimiter is the per-client rate limit, nil without one.
+	clientLimiter *ratelimit.Keyed
 	// capability is the CapabilityStatement served at metadata, nil
 	// when a route of the base serves that path itself.
 	capability *capability
@@ -78,6 +82,9 @@ type route struct {
 	// segment, or the request's resource); operation the name of an
 	// operation route without $. Both for audit and CapabilityStatement.
 	resourceType, operation string
+
+	// inflight counts the route's requests being served (MaxInflight).
+	inflight atomic.Int64
 }
 
 type segment struct {
@@ -139,6 +146,9 @@ func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
 	}
 	for _, bc := range cfg.Bases {
 		b := &base{cfg: bc, prefix: bc.Path, auth: profiles[bc.Auth]}
+		if rl := bc.ClientRateLimit; rl != nil {
+			b.clientLimiter = ratelimit.New(rl.Requests, rl.Per.D(), rl.Burst)
+		}
 		version, err := validation.ParseVersion(bc.FHIRVersion)
 		if err != nil {
 			return nil, err

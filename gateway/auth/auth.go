@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"github.com/fhirgate/fhirgate/gateway/ratelimit"
 	"strconv"
 	"strings"
 	"time"
@@ -97,7 +98,7 @@ type Verifier struct {
 	roleClaim    string
 	roles        map[string]string
 	cache        *tokenCache
-	limiter      *subjectLimiter
+	limiter      *ratelimit.Keyed
 	skew         time.Duration
 	now          func() time.Time
 }
@@ -135,7 +136,7 @@ func New(ctx context.Context, p *config.AuthProfile) (*Verifier, error) {
 		v.cache = newTokenCache(p.CacheSize)
 	}
 	if rl := p.RateLimit; rl != nil {
-		v.limiter = newSubjectLimiter(rl.Requests, rl.Per.D(), rl.Burst)
+		v.limiter = ratelimit.New(rl.Requests, rl.Per.D(), rl.Burst)
 	}
 	return v, nil
 }
@@ -176,12 +177,13 @@ func (v *Verifier) Verify(token string) (*Principal, Failure) {
 }
 
 // Allow takes one request from the subject's rate budget; without a rate
-// limit it always allows.
-func (v *Verifier) Allow(subject string) bool {
+// limit it always allows. Refused, it says how long until the subject may
+// send again.
+func (v *Verifier) Allow(subject string) (bool, time.Duration) {
 	if v.limiter == nil {
-		return true
+		return true, 0
 	}
-	return v.limiter.allow(subject, v.now())
+	return v.limiter.Allow(subject, v.now())
 }
 
 func isEmptyClaim(c any) bool {

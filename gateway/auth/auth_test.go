@@ -189,29 +189,6 @@ func TestCacheBounded(t *testing.T) {
 	}
 }
 
-func TestSubjectLimiter(t *testing.T) {
-	l := newSubjectLimiter(2, time.Second, 3)
-	now := time.Now()
-	for i := 0; i < 3; i++ {
-		if !l.allow("a", now) {
-			t.Fatalf("request %d refused within burst", i)
-		}
-	}
-	if l.allow("a", now) {
-		t.Fatal("4th request allowed beyond burst")
-	}
-	if !l.allow("b", now) {
-		t.Fatal("another subject limited")
-	}
-	if !l.allow("a", now.Add(600*time.Millisecond)) {
-		t.Fatal("no refill after 0.6 s at 2/s")
-	}
-	l.allow("c", now.Add(time.Hour)) // sweeps idle buckets
-	if len(l.buckets) != 1 {
-		t.Errorf("idle buckets kept: %d", len(l.buckets))
-	}
-}
-
 func TestBearerToken(t *testing.T) {
 	cases := []struct {
 		h       string

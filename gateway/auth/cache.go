@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
 )
 
 // tokenCache remembers verified tokens until they expire, keyed by the
@@ -60,47 +59,4 @@ func (c *tokenCache) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.entries)
-}
-
-// subjectLimiter is one token bucket per subject. Buckets idle for longer
-// than it takes them to refill are dropped, so memory follows the active
-// subjects only.
-type subjectLimiter struct {
-	mu      sync.Mutex
-	limit   rate.Limit
-	burst   int
-	idle    time.Duration
-	buckets map[string]*bucket
-	sweep   time.Time
-}
-
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-func newSubjectLimiter(requests int, per time.Duration, burst int) *subjectLimiter {
-	lim := rate.Limit(float64(requests) / per.Seconds())
-	idle := time.Duration(float64(burst)/float64(lim)*float64(time.Second)) + time.Minute
-	return &subjectLimiter{limit: lim, burst: burst, idle: idle, buckets: map[string]*bucket{}}
-}
-
-func (l *subjectLimiter) allow(subject string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.sweep) > l.idle {
-		for s, b := range l.buckets {
-			if now.Sub(b.seen) > l.idle {
-				delete(l.buckets, s)
-			}
-		}
-		l.sweep = now
-	}
-	b := l.buckets[subject]
-	if b == nil {
-		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
-		l.buckets[subject] = b
-	}
-	b.seen = now
-	return b.lim.AllowN(now, 1)
 }

@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -13,17 +12,14 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fhirgate/fhirgate/test/procs"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -43,10 +39,8 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		binDir = dir
-		build := exec.Command("go", "build", "-o", dir+"/", "github.com/fhirgate/fhirgate/cmd/fhirgate", "github.com/fhirgate/fhirgate/cmd/legacysim")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building binaries:", err)
+		if err := procs.Build(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		testKey, err = rsa.GenerateKey(rand.Reader, 2048)
@@ -62,88 +56,19 @@ func TestMain(m *testing.M) {
 	}())
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type proc struct {
-	cmd     *exec.Cmd
-	out     *syncBuffer
-	done    chan error
-	stopped bool
-}
+// The process helpers live in test/procs, shared with the chaos and
+// security suites.
+type proc = procs.Proc
 
 // start runs a binary from binDir; it is stopped with SIGTERM at cleanup.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(filepath.Join(binDir, name), args...), out: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { p.stop(t) })
-	return p
+	return procs.Start(t, filepath.Join(binDir, name), args...)
 }
 
-func (p *proc) stop(t *testing.T) {
-	if p.stopped {
-		return
-	}
-	p.stopped = true
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		t.Errorf("%s did not stop on SIGTERM", p.cmd.Path)
-	}
-}
+func freeAddr(t *testing.T) string { return procs.FreeAddr(t) }
 
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// waitHTTP polls url until it answers at all.
-func waitHTTP(t *testing.T, url string, p *proc) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		select {
-		case err := <-p.done:
-			p.stopped = true
-			t.Fatalf("%s exited (%v):\n%s", p.cmd.Path, err, p.out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatalf("%s did not answer in time:\n%s", url, p.out.String())
-}
+func waitHTTP(t *testing.T, url string, p *proc) { procs.WaitHTTP(t, url, p) }
 
 // stack is a gateway in front of one simulator.
 type stack struct {
@@ -195,7 +120,7 @@ func (s *stack) taskStatus(t *testing.T, id string) string {
 // credential sent in the run.
 func (s *stack) assertNoSecretsInLogs(t *testing.T) {
 	t.Helper()
-	logs := s.gwProc.out.String() + s.simProc.out.String()
+	logs := s.gwProc.Out.String() + s.simProc.Out.String()
 	if !strings.Contains(logs, `"msg":"request"`) {
 		t.Fatalf("the gateway wrote no access log lines; the search below would prove nothing")
 	}

@@ -244,7 +244,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	// SIGHUP reloads too, without a file change: the last replacement was
 	// invalid, so it is rejected once more.
-	s.gwProc.cmd.Process.Signal(syscall.SIGHUP)
+	s.gwProc.Cmd.Process.Signal(syscall.SIGHUP)
 	waitMetric(t, s, `fhirgate_config_reloads_total{result="failure"}`, failure0+26)
 	close(stop)
 	wg.Wait()
@@ -256,7 +256,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d requests answered during 50 replacements + SIGHUP; reloads success=%v failure=%v",
 		res.answered.Load(), s.metric(t, `fhirgate_config_reloads_total{result="success"}`), s.metric(t, `fhirgate_config_reloads_total{result="failure"}`))
-	if !strings.Contains(s.gwProc.out.String(), `"msg":"configuration rejected; the previous one keeps serving"`) {
+	if !strings.Contains(s.gwProc.Out.String(), `"msg":"configuration rejected; the previous one keeps serving"`) {
 		t.Error("rejections are not logged")
 	}
 }
@@ -311,18 +311,18 @@ func TestShutdownUnderLoad(t *testing.T) {
 	time.Sleep(time.Second)
 	before := res.answered.Load()
 	sigterm := time.Now()
-	s.gwProc.cmd.Process.Signal(syscall.SIGTERM)
+	s.gwProc.Cmd.Process.Signal(syscall.SIGTERM)
 	var exitErr error
 	select {
-	case exitErr = <-s.gwProc.done:
-		s.gwProc.stopped = true
+	case exitErr = <-s.gwProc.Done:
+		s.gwProc.Stopped = true
 	case <-time.After(drain + grace + 2*time.Second):
 		t.Fatal("the gateway did not exit within drain delay + grace")
 	}
 	took := time.Since(sigterm)
 	wg.Wait()
 	if exitErr != nil {
-		t.Errorf("exit: %v\n%s", exitErr, s.gwProc.out.String())
+		t.Errorf("exit: %v\n%s", exitErr, s.gwProc.Out.String())
 	}
 	if len(res.failures) > 0 {
 		t.Errorf("failures:\n%s", strings.Join(res.failures, "\n"))
@@ -336,7 +336,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d requests before SIGTERM, %d answered after it; exit after %v", before, after, took.Round(time.Millisecond))
 	// Readiness failed before the listener closed.
-	out := s.gwProc.out.String()
+	out := s.gwProc.Out.String()
 	if i, j := strings.Index(out, `"msg":"draining"`), strings.Index(out, `"msg":"shutting down"`); i < 0 || j < i {
 		t.Errorf("log does not show draining before shutdown:\n%s", lastLines(out, 5))
 	}

@@ -536,7 +536,7 @@ func TestTwiinNoSuccessWithoutConfirmation(t *testing.T) {
 		}
 	})
 	t.Run("refused connection", func(t *testing.T) {
-		s.simProc.stop(t)
+		s.simProc.Stop(t)
 		a := s.send(t, "POST", "/Task", encode(t, notification(rfc4122, "n-3", nil), "json"), "json")
 		if a.Status != 502 || a.IssuesCount == 0 {
 			t.Errorf("GtK down: %d %s", a.Status, a.Body)
@@ -573,8 +573,8 @@ func dig(m map[string]any, path string) string {
 func assertAbsentFromLogs(t *testing.T, secret string, ps ...*proc) {
 	t.Helper()
 	for _, p := range ps {
-		if strings.Contains(p.out.String(), secret) {
-			t.Errorf("the authorization-base token appears in the output of %s", p.cmd.Path)
+		if strings.Contains(p.Out.String(), secret) {
+			t.Errorf("the authorization-base token appears in the output of %s", p.Cmd.Path)
 		}
 	}
 }

@@ -1,0 +1,125 @@
+// Package procs runs the project's binaries as real processes for the
+// end-to-end, chaos and security suites: build them once, start them on
+// free loopback ports, wait until they answer, collect their output, stop
+// or kill them.
+package procs
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles the gateway and the simulators into dir.
+func Build(dir string) error {
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/fhirgate/fhirgate/cmd/fhirgate", "github.com/fhirgate/fhirgate/cmd/legacysim")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building binaries: %w", err)
+	}
+	return nil
+}
+
+// SyncBuffer collects a process's output.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Proc is a started process. Done receives its exit; Stopped is set once
+// it has been waited for.
+type Proc struct {
+	Cmd     *exec.Cmd
+	Out     *SyncBuffer
+	Done    chan error
+	Stopped bool
+}
+
+// Start runs bin; it is stopped with SIGTERM at the test's cleanup.
+func Start(t testing.TB, bin string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{Cmd: exec.Command(bin, args...), Out: &SyncBuffer{}, Done: make(chan error, 1)}
+	p.Cmd.Stdout, p.Cmd.Stderr = p.Out, p.Out
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	go func() { p.Done <- p.Cmd.Wait() }()
+	t.Cleanup(func() { p.Stop(t) })
+	return p
+}
+
+// Stop sends SIGTERM and waits up to 10 s (then kills and fails the test).
+func (p *Proc) Stop(t testing.TB) {
+	if p.Stopped {
+		return
+	}
+	p.Stopped = true
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.Done:
+	case <-time.After(10 * time.Second):
+		p.Cmd.Process.Kill()
+		t.Errorf("%s did not stop on SIGTERM", p.Cmd.Path)
+	}
+}
+
+// Kill ends the process at once (SIGKILL), as a crash would.
+func (p *Proc) Kill() {
+	if p.Stopped {
+		return
+	}
+	p.Stopped = true
+	p.Cmd.Process.Kill()
+	<-p.Done
+}
+
+// FreeAddr returns a loopback address with a port free right now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// WaitHTTP polls url until it answers at all, failing the test if p exits
+// or 15 s pass.
+func WaitHTTP(t testing.TB, url string, p *Proc) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		select {
+		case err := <-p.Done:
+			p.Stopped = true
+			t.Fatalf("%s exited (%v):\n%s", p.Cmd.Path, err, p.Out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s did not answer in time:\n%s", url, p.Out.String())
+}

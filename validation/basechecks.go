@@ -1,8 +1,11 @@
 package validation
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 
 	r4pb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	"google.golang.org/protobuf/proto"
@@ -100,4 +103,119 @@ func emptyArrayIssues(data []byte) []Issue {
 		}
 	}
 	return issues
+}
+
+// duplicateKeyIssues finds a property name given twice in one JSON object.
+// FHIR JSON has one property per element; a parser that keeps the first
+// value and another that keeps the last would see different resources, so
+// the gateway refuses the ambiguity instead of choosing. One pass over the
+// bytes; names are compared in place (decoded only when they contain an
+// escape), objects with many names switch to a set so that a hostile body
+// cannot make the check quadratic.
+func duplicateKeyIssues(data []byte) []Issue {
+	type frame struct {
+		object    bool
+		expectKey bool
+		keyStart  int                 // this object's names in keys[keyStart:]
+		under     []byte              // the name this value sits under (nil at the root)
+		set       map[string]struct{} // once the object has many names
+	}
+	var (
+		stack      []frame
+		keys       [][]byte // names of the open objects, innermost last (slices of data: no copies)
+		rootType   string
+		afterType  bool // the last root name was resourceType
+		pendingKey []byte
+	)
+	const setAfter = 32
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch c {
+		case '"':
+			start := i + 1
+			escaped := false
+			for i++; i < len(data) && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			if i >= len(data) {
+				return nil // unterminated: the parser reports it
+			}
+			raw := data[start:i]
+			if len(stack) == 0 {
+				continue
+			}
+			top := &stack[len(stack)-1]
+			if !top.object || !top.expectKey {
+				if afterType && len(stack) == 1 {
+					rootType, afterType = string(raw), false
+				}
+				continue
+			}
+			name := raw
+			if escaped {
+				var s string
+				if json.Unmarshal(data[start-1:i+1], &s) == nil {
+					name = []byte(s)
+				}
+			}
+			dup := false
+			if top.set != nil {
+				_, dup = top.set[string(name)]
+				top.set[string(name)] = struct{}{}
+			} else {
+				for _, k := range keys[top.keyStart:] {
+					if bytes.Equal(k, name) {
+						dup = true
+						break
+					}
+				}
+				keys = append(keys, name)
+				if len(keys)-top.keyStart > setAfter {
+					top.set = make(map[string]struct{}, 2*setAfter)
+					for _, k := range keys[top.keyStart:] {
+						top.set[string(k)] = struct{}{}
+					}
+				}
+			}
+			if dup {
+				path := []string{}
+				if rootType != "" {
+					path = append(path, rootType)
+				}
+				for _, f := range stack[1:] {
+					if len(f.under) > 0 {
+						path = append(path, string(f.under))
+					}
+				}
+				path = append(path, string(name))
+				return []Issue{{Severity: "error", Code: "structure",
+					Text:        fmt.Sprintf("the property %q is given twice in one object: each element has one property", name),
+					Expression:  strings.Join(path, "."),
+					Diagnostics: fmt.Sprintf("at byte %d", start-1)}}
+			}
+			top.expectKey = false
+			pendingKey = name
+			afterType = len(stack) == 1 && string(name) == "resourceType"
+		case '{', '[':
+			var under []byte // array elements: the array's frame carries the name
+			if len(stack) > 0 && stack[len(stack)-1].object {
+				under = pendingKey
+			}
+			stack = append(stack, frame{object: c == '{', expectKey: c == '{', keyStart: len(keys), under: under})
+		case '}', ']':
+			if len(stack) == 0 {
+				return nil
+			}
+			keys = keys[:stack[len(stack)-1].keyStart]
+			stack = stack[:len(stack)-1]
+		case ',':
+			if len(stack) > 0 && stack[len(stack)-1].object {
+				stack[len(stack)-1].expectKey = true
+			}
+		}
+	}
+	return nil
 }

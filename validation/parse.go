@@ -166,6 +166,7 @@ func (p *Parser) parseJSON(data []byte, invariants bool) (proto.Message, []Issue
 	rep := &issueReporter{}
 	res, err := p.u.UnmarshalWithErrorReporter(data, rep)
 	issues := append(rep.issues, emptyArrayIssues(data)...)
+	issues = append(issues, duplicateKeyIssues(data)...)
 	if err != nil {
 		issues = append(issues, unmarshalIssues(err)...)
 		if !HasErrors(issues) {

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
-
 )
 
 // tokenCache remembers verified tokens until they expire, keyed by the

@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
 
-.PHONY: all build run test vet fmt-check fuzz chart-test chart-files clean
+.PHONY: all build run test vet fmt-check fuzz chart-test chart-files chaos clean
 
 all: build
 
@@ -46,6 +46,13 @@ test: fmt-check vet chart-test
 chart-test:
 	cd charts/test && $(GO) vet ./... && $(GO) test -count=1 ./...
 	scripts/promtool-test.sh
+
+# The full chaos and security suites: every fault from concurrent clients,
+# more repetitions, and 30 s of overload at twice the saturation rate
+# (`make test` runs them reduced).
+chaos:
+	set -o pipefail; FHIRGATE_CHAOS=full $(GO) test -count=1 -timeout 30m -v ./test/chaos/ ./test/security/ 2>&1 | \
+	  grep -E '^(=== RUN|--- |PASS|FAIL|ok)|→|overload|saturation|goroutines|p99'
 
 # Regenerates the chart's bundled routes.yaml and profiles from the
 # repository's (the chart test fails while they differ).

@@ -38,13 +38,15 @@ type Gateway struct {
 	table   atomic.Pointer[Table]
 	metrics *Metrics
 	log     *slog.Logger
-	tracer  trace.Tracer
-	audit   *audit.Log
+	tracer  trace.Tracer // nil: propagate trace context without recording spans
+	// sampleNew marks new traces sampled when spans are not recorded.
+	sampleNew bool
+	audit     *audit.Log
 }
 
 // New returns a Gateway serving t.
 func New(t *Table, m *Metrics, log *slog.Logger) *Gateway {
-	g := &Gateway{metrics: m, log: log, tracer: defaultTracer}
+	g := &Gateway{metrics: m, log: log, sampleNew: true}
 	g.Swap(t)
 	return g
 }
@@ -58,6 +60,10 @@ func (g *Gateway) Swap(t *Table) {
 // SetTracerProvider makes tp the source of request and backend spans
 // (before serving; see NewTracerProvider).
 func (g *Gateway) SetTracerProvider(tp trace.TracerProvider) { g.tracer = tp.Tracer("fhirgate") }
+
+// SetSampleNew says whether new traces are marked sampled when no spans
+// are recorded (SampleRatio 1).
+func (g *Gateway) SetSampleNew(sampled bool) { g.sampleNew = sampled }
 
 // SetAudit makes l the audit trail (before serving); nil writes none.
 func (g *Gateway) SetAudit(l *audit.Log) { g.audit = l }
@@ -214,6 +220,9 @@ func (g *Gateway) finish(x *exchange, sw *statusWriter, span trace.Span) {
 // query value except _format: credentials travel in both (Authorization,
 // X-AccessCode, ?ac, ?secret), and an allowlist cannot forget one.
 func (g *Gateway) accessLog(x *exchange, routeName string, status int, elapsed time.Duration) {
+	if !g.log.Enabled(x.r.Context(), slog.LevelInfo) {
+		return // nothing built for a line nobody writes
+	}
 	attrs := []slog.Attr{
 		slog.String("request_id", x.id),
 		slog.String("method", x.r.Method),

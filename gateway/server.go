@@ -61,7 +61,10 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
-	s.Gateway.SetTracerProvider(s.tracing)
+	if s.tracing != nil {
+		s.Gateway.SetTracerProvider(s.tracing)
+	}
+	s.Gateway.SetSampleNew(*cfg.Tracing.SampleRatio >= 1)
 	if s.audit, err = audit.Open(cfg.Audit); err != nil {
 		cancel()
 		return nil, err
@@ -184,7 +187,9 @@ func (s *Server) Run(ctx context.Context) error {
 	// costs at most its export timeout.
 	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer fcancel()
-	s.tracing.Shutdown(fctx)
+	if s.tracing != nil {
+		s.tracing.Shutdown(fctx)
+	}
 	s.audit.Close()
 	return err
 }

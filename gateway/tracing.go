@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"net/http"
 	"strings"
 	"time"
@@ -29,31 +30,59 @@ var traceContext propagation.TraceContext
 //
 // Span attributes never carry query values, headers or resource content:
 // only the route, its path pattern, statuses and the request id.
+//
+// Without OTLPEndpoint there is nothing to export and NewTracerProvider
+// returns nil: the gateway then propagates without recording (see
+// startServerSpan).
 func NewTracerProvider(c config.Tracing) (*sdktrace.TracerProvider, error) {
+	if c.OTLPEndpoint == "" {
+		return nil, nil
+	}
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*c.SampleRatio))),
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", c.ServiceName), attribute.String("service.version", Version))),
 	}
-	if c.OTLPEndpoint != "" {
-		exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(strings.TrimSuffix(c.OTLPEndpoint, "/")+"/v1/traces"),
-			otlptracehttp.WithTimeout(5*time.Second))
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, sdktrace.WithBatcher(exp))
+	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(strings.TrimSuffix(c.OTLPEndpoint, "/")+"/v1/traces"),
+		otlptracehttp.WithTimeout(5*time.Second))
+	if err != nil {
+		return nil, err
 	}
+	opts = append(opts, sdktrace.WithBatcher(exp))
 	return sdktrace.NewTracerProvider(opts...), nil
 }
 
-// defaultTracer only propagates: a Gateway made without a provider passes
-// the client's trace context on unchanged.
-var defaultTracer trace.Tracer = noop.NewTracerProvider().Tracer("fhirgate")
+// noSpan is what a request holds when spans are not exported.
+var noSpan = noop.Span{}
 
-// startServerSpan continues the client's trace context.
+// startServerSpan continues the client's trace context. Without an
+// exporter (g.tracer nil) no span is recorded: the request only gets a
+// span id of its own under the client's trace (or a new trace, sampled
+// when SampleRatio is 1), which is all propagation needs — at a fraction
+// of a recording span's cost.
 func (g *Gateway) startServerSpan(r *http.Request) (*http.Request, trace.Span) {
 	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	if g.tracer == nil {
+		return r.WithContext(trace.ContextWithSpanContext(ctx, childSpanContext(trace.SpanContextFromContext(ctx), g.sampleNew))), noSpan
+	}
 	ctx, span := g.tracer.Start(ctx, "fhirgate", trace.WithSpanKind(trace.SpanKindServer))
 	return r.WithContext(ctx), span
+}
+
+// childSpanContext is a new span id under parent's trace, keeping its
+// flags; without a valid parent, a new trace.
+func childSpanContext(parent trace.SpanContext, sampled bool) trace.SpanContext {
+	var ids [24]byte
+	rand.Read(ids[:])
+	cfg := trace.SpanContextConfig{TraceID: parent.TraceID(), TraceFlags: parent.TraceFlags(), TraceState: parent.TraceState(), Remote: false}
+	copy(cfg.SpanID[:], ids[16:])
+	if !parent.IsValid() {
+		copy(cfg.TraceID[:], ids[:16])
+		cfg.TraceFlags = 0
+		if sampled {
+			cfg.TraceFlags = trace.FlagsSampled
+		}
+	}
+	return trace.NewSpanContext(cfg)
 }
 
 // endServerSpan names the span after the route and records the outcome.
@@ -82,7 +111,12 @@ func endServerSpan(span trace.Span, x *exchange, routeName string, status int) {
 // startBackendSpan starts the client span of a backend call and writes its
 // traceparent into the call's headers.
 func (x *exchange) startBackendSpan(ctx context.Context, backendName string, h http.Header) (context.Context, trace.Span) {
-	ctx, span := x.tracer.Start(ctx, "backend "+backendName, trace.WithSpanKind(trace.SpanKindClient))
+	var span trace.Span = noSpan
+	if x.tracer == nil {
+		ctx = trace.ContextWithSpanContext(ctx, childSpanContext(trace.SpanContextFromContext(ctx), false))
+	} else {
+		ctx, span = x.tracer.Start(ctx, "backend "+backendName, trace.WithSpanKind(trace.SpanKindClient))
+	}
 	traceContext.Inject(ctx, propagation.HeaderCarrier(h))
 	return ctx, span
 }

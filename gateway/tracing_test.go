@@ -99,3 +99,35 @@ func TestTraceContextReachesBackendAndCollector(t *testing.T) {
 		t.Errorf("no traceparent for a new trace: %q", got.Header.Get("traceparent"))
 	}
 }
+
+// TestTraceContextWithoutExporter: with nothing to export the gateway
+// records no span but still continues the trace with a span id of its own.
+func TestTraceContextWithoutExporter(t *testing.T) {
+	spy := &backendSpy{answer: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }}
+	be := httptest.NewServer(spy)
+	defer be.Close()
+	f := newFixture(t, be.URL, spy)
+	cases := []struct{ in, trace, flags string }{
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "4bf92f3577b34da6a3ce929d0e0e4736", "01"},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", "4bf92f3577b34da6a3ce929d0e0e4736", "00"},
+		{"", "", "01"},        // a new trace, sampled (sample_ratio 1)
+		{"garbage", "", "01"}, // an unreadable traceparent starts a new trace
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(http.MethodPost, f.gw.URL+"/fhir/Task/1/$op", nil)
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		if c.in != "" {
+			req.Header.Set("traceparent", c.in)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got, _ := spy.last()
+		p := strings.Split(got.Header.Get("traceparent"), "-")
+		if len(p) != 4 || len(p[1]) != 32 || len(p[2]) != 16 || p[2] == "00f067aa0ba902b7" || p[3] != c.flags || (c.trace != "" && p[1] != c.trace) {
+			t.Errorf("in %q: backend got %q", c.in, got.Header.Get("traceparent"))
+		}
+	}
+}

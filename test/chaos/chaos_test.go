@@ -113,7 +113,7 @@ func startGatewayOn(t *testing.T, cpus, fach, gtkBlock string, extra ...string) 
 	g := &gateway{url: "http://" + gw, admin: "http://" + admin}
 	args := []string{"serve", "--config", file, "--watch", "0"}
 	if cpus == "" {
-		g.proc = procs.Start(t, filepath.Join(binDir, "fhirgate"), args...)
+		g.proc = procs.Start(t, "env", append([]string{"GOGC=" + gatewayGOGC, filepath.Join(binDir, "fhirgate")}, args...)...)
 	} else {
 		g.proc = procs.Start(t, "env", append([]string{"GOGC=" + gatewayGOGC, "taskset", "-c", cpus, filepath.Join(binDir, "fhirgate")}, args...)...)
 	}
@@ -379,13 +379,13 @@ func TestOneOfThreeInstancesDown(t *testing.T) {
 
 // TestUnresolvableBackend: a host name that does not resolve is answered
 // 502 (nothing was sent) or, where the resolver itself hangs, 504 — within
-// the deadline either way.
+// the deadline either way; after ten such failures the breaker opens: 503.
 func TestUnresolvableBackend(t *testing.T) {
 	gw := startGateway(t, "127.0.0.1:1", gtkBlock(deadline, "http://gtk.does-not-exist.invalid:9102"))
 	client := &http.Client{}
 	for i := 0; i < repetitions(); i++ {
 		value, r := notify(t, gw, client)
-		check(t, "unresolvable", value, r, []int{502, 504}, func(string) bool { return false })
+		check(t, "unresolvable", value, r, []int{502, 503, 504}, func(string) bool { return false })
 	}
 }
 
@@ -432,9 +432,14 @@ func metric(t *testing.T, g *gateway, name string) string {
 	return ""
 }
 
+// gatewayGOGC is the gateway's GOGC in these tests: 400, as the Helm chart
+// deploys it (values goGC, with GOMEMLIMIT from the memory limit). At Go's
+// default of 100 a gateway at twice its saturation rate collects garbage
+// so often that the admitted requests' p99 triples (measured: 2.1 ms
+// against 1.2 ms, unloaded p99 0.27 ms). CHAOS_GATEWAY_GOGC overrides it.
 var gatewayGOGC = func() string {
 	if v := os.Getenv("CHAOS_GATEWAY_GOGC"); v != "" {
 		return v
 	}
-	return "100"
+	return "400"
 }()

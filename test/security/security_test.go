@@ -8,6 +8,7 @@
 package security
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
@@ -111,6 +112,7 @@ func startStack(t *testing.T) *stack {
 		"[profiles/", "["+profiles+"/", ": profiles/", ": "+profiles+"/",
 		"  # otlp_endpoint: http://127.0.0.1:4318", "  otlp_endpoint: "+cs.URL,
 		"requests: 20\n      per: 1s\n      burst: 40", "requests: 100000\n      per: 1s\n      burst: 100000",
+		"  max_body_bytes: 1048576\n", "  max_body_bytes: 1048576\n  read_timeout: 1s\n",
 		// A client value in a backend header, to attack it with CR/LF.
 		"          path: /gtk/v2/notifications\n", "          path: /gtk/v2/notifications\n          headers: {X-Notification-Id: \"${resource.identifier.value}\"}\n",
 		// Any id reaches the backend call, to attack the path template.
@@ -373,6 +375,34 @@ func TestAttacks(t *testing.T) {
 	// The gateway is still serving.
 	if got := send(erpAbort(s, "160.000.000.000.999.67", "", sign(t, erpClaims("after"), nil))); got.status != 404 {
 		t.Errorf("after the attacks: %d %s", got.status, got.body)
+	}
+}
+
+// TestSlowBody: a body that trickles in slower than read_timeout is
+// answered 408 with an OperationOutcome, and the backend never called.
+func TestSlowBody(t *testing.T) {
+	s := startStack(t)
+	before := gtkRecords(t, s)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.gw, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /twiin/Task HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/fhir+json\r\nContent-Length: 2000\r\n\r\n{\"resourceType\":", twiinToken(t))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	t.Logf("→ %d %s in %v", resp.StatusCode, resp.Header.Get("Content-Type"), time.Since(start).Round(time.Millisecond))
+	if resp.StatusCode != http.StatusRequestTimeout || !bytes.Contains(body, []byte("did not arrive in time")) {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+	if after := gtkRecords(t, s); after != before {
+		t.Error("the GtK was called")
 	}
 }
 

@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fhirgate/fhirgate/config"
+)
+
+// testPKI is a CA with a server and a client certificate, as PEM files.
+type testPKI struct {
+	dir                       string
+	caFile, certFile, keyFile string
+	clientCert                tls.Certificate
+	otherClient               tls.Certificate // from another CA
+	pool                      *x509.CertPool
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	p := &testPKI{dir: t.TempDir(), pool: x509.NewCertPool()}
+	newCA := func(name string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
+			NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+		c, _ := x509.ParseCertificate(der)
+		return c, k, der
+	}
+	issue := func(ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, usage x509.ExtKeyUsage) ([]byte, []byte) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
+			NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		kder, _ := x509.MarshalECPrivateKey(k)
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	}
+	ca, caKey, caDER := newCA("fhirgate test CA")
+	p.pool.AddCert(ca)
+	write := func(name string, data []byte) string {
+		f := filepath.Join(p.dir, name)
+		os.WriteFile(f, data, 0o600)
+		return f
+	}
+	p.caFile = write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+	cert, key := issue(ca, caKey, "gateway", x509.ExtKeyUsageServerAuth)
+	p.certFile, p.keyFile = write("server.pem", cert), write("server.key", key)
+	cc, ck := issue(ca, caKey, "pharmacy-system", x509.ExtKeyUsageClientAuth)
+	p.clientCert, _ = tls.X509KeyPair(cc, ck)
+	other, otherKey, _ := newCA("somebody else")
+	oc, ok := issue(other, otherKey, "intruder", x509.ExtKeyUsageClientAuth)
+	p.otherClient, _ = tls.X509KeyPair(oc, ok)
+	return p
+}
+
+// runServer starts a Server for the test configuration with the given
+// server and base settings, and returns its FHIR address.
+func runServer(t *testing.T, serverYAML, baseExtra string, backendURL string) string {
+	t.Helper()
+	key, _ := rsa2048(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "key.pem"), key, 0o644)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	routes := "server: {listen: " + addr + ", admin_listen: 127.0.0.1:0, drain_delay: 1ms, " + serverYAML + "}\naudit: {output: none}\n" +
+		strings.Replace(strings.Replace(testRoutes, "BACKEND", backendURL, 1), "    fhir_version: R4\n", "    fhir_version: R4\n"+baseExtra, 1)
+	file := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(file, []byte(routes), 0o644)
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(5 * time.Second)
+	for !srv.ready.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("server not ready")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return addr
+}
+
+func rsa2048(t *testing.T) ([]byte, error) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), err
+}
+
+// TestTLSListenerWithClientCertificates: HTTPS with required client
+// certificates from the configured CA; others fail the handshake; the
+// per-client rate limit counts per certificate.
+func TestTLSListenerWithClientCertificates(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }))
+	defer be.Close()
+	pki := newTestPKI(t)
+	addr := runServer(t, "tls: {cert_file: "+pki.certFile+", key_file: "+pki.keyFile+", client_ca_file: "+pki.caFile+"}",
+		"    client_rate_limit: {requests: 1, per: 1h, burst: 2}\n", be.URL)
+	get := func(cert *tls.Certificate) (*http.Response, error) {
+		tc := &tls.Config{RootCAs: pki.pool}
+		if cert != nil {
+			tc.Certificates = []tls.Certificate{*cert}
+		}
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+		return c.Get("https://" + addr + "/fhir/metadata")
+	}
+	for i, want := range []int{200, 200, 429} {
+		resp, err := get(&pki.clientCert)
+		if err != nil {
+			t.Fatalf("request %d with a client certificate: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("request %d: %d, want %d: %s", i, resp.StatusCode, want, body)
+		}
+		if want == 429 && (resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "too many requests from this client")) {
+			t.Errorf("429 without Retry-After or OperationOutcome: %v %s", resp.Header, body)
+		}
+	}
+	if _, err := get(nil); err == nil {
+		t.Error("a client without certificate got through")
+	}
+	if _, err := get(&pki.otherClient); err == nil {
+		t.Error("a certificate from another CA got through")
+	}
+	if resp, err := http.Get("http://" + addr + "/fhir/metadata"); err == nil && resp.StatusCode < 400 {
+		t.Error("plain HTTP served on the TLS listener")
+	}
+}
+
+// TestSlowClients: a client that trickles its headers is cut off after
+// read_header_timeout (a body that trickles is answered 408: see the
+// security suite).
+func TestSlowClients(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }))
+	defer be.Close()
+	addr := runServer(t, "read_header_timeout: 200ms, read_timeout: 400ms", "", be.URL)
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	io.WriteString(conn, "POST /fhir/Task/1/$op HTTP/1.1\r\nHost: x\r\n")
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err == nil || time.Since(start) > 2*time.Second {
+		t.Errorf("slow headers: connection not closed in time (%v, %v)", err, time.Since(start))
+	}
+}

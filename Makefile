@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
 
-.PHONY: all build run test vet fmt-check fuzz chart-test chart-files chaos clean
+.PHONY: all build run test vet fmt-check fuzz chart-test chart-files chaos bench clean
 
 all: build
 
@@ -53,6 +53,12 @@ chart-test:
 chaos:
 	set -o pipefail; FHIRGATE_CHAOS=full $(GO) test -count=1 -timeout 30m -v ./test/chaos/ ./test/security/ 2>&1 | \
 	  grep -E '^(=== RUN|--- |PASS|FAIL|ok)|→|overload|saturation|goroutines|p99'
+
+# The side-by-side load benchmark: backend direct vs nginx vs the gateway,
+# scenarios (a)–(d); writes the results section of BENCHMARKS.md.
+# BENCHFLAGS, e.g. "-duration 10s -reps 5".
+bench:
+	scripts/bench.sh $(BENCHFLAGS)
 
 # Regenerates the chart's bundled routes.yaml and profiles from the
 # repository's (the chart test fails while they differ).

@@ -1,0 +1,422 @@
+// Command bench is the side-by-side load benchmark (`make bench`): the same
+// requests against the benchmark backend directly, through nginx as a
+// plain reverse proxy, and through fhirgate authenticating and fully
+// validating, in one run, on loopback. The load generator (this process,
+// vegeta) and the backend run on one core, the proxy under test on the
+// other (taskset).
+//
+// For each scenario and target: saturation throughput (as many requests
+// as 64 keep-alive connections carry), then p50/p99/p99.9 at a fixed rate
+// of half the gateway's saturation; repeated, medians reported, with the
+// ratios the performance goals are stated in. The results replace the
+// section between the results markers of BENCHMARKS.md.
+//
+//	go run ./cmd/bench [-duration 5s] [-reps 3] [-out ../../BENCHMARKS.md]
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+var (
+	duration = flag.Duration("duration", 5*time.Second, "length of each measurement")
+	reps     = flag.Int("reps", 3, "repetitions; medians are reported")
+	out      = flag.String("out", "../../BENCHMARKS.md", "file whose results section is replaced")
+	conns    = flag.Int("connections", 64, "keep-alive connections of the generator")
+	only     = flag.String("only", "", "run only the scenarios whose name contains this")
+)
+
+const (
+	genCPU   = "1" // generator and backend
+	proxyCPU = "0" // the proxy under test
+)
+
+func main() {
+	flag.Parse()
+	log.SetFlags(0)
+	root, _ := filepath.Abs("../..")
+	work, err := os.MkdirTemp("", "fhirgate-bench-")
+	must(err)
+	defer os.RemoveAll(work)
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			p.Process.Kill()
+			p.Wait()
+		}
+	}()
+	start := func(cpu string, name string, args ...string) {
+		cmd := exec.Command("taskset", append([]string{"-c", cpu, name}, args...)...)
+		cmd.Stdout, cmd.Stderr = nil, nil
+		must(cmd.Start())
+		procs = append(procs, cmd)
+	}
+
+	log.Print("building fhirgate and the benchmark backend")
+	build := exec.Command("go", "build", "-o", work+"/", "./cmd/fhirgate")
+	build.Dir, build.Stderr = root, os.Stderr
+	must(build.Run())
+	build = exec.Command("go", "build", "-o", work+"/", "./cmd/fastbackend")
+	build.Stderr = os.Stderr
+	must(build.Run())
+	pin := exec.Command("taskset", "-a", "-p", "-c", genCPU, strconv.Itoa(os.Getpid()))
+	if outp, err := pin.CombinedOutput(); err != nil {
+		log.Fatalf("taskset: %v %s", err, outp)
+	}
+
+	backend, nginxAddr, gw := freeAddr(), freeAddr(), freeAddr()
+	start(genCPU, filepath.Join(work, "fastbackend"), "--listen", backend)
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	pubFile := filepath.Join(work, "idp.pem")
+	must(os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644))
+	must(writeNginx(work, nginxAddr, backend))
+	start(proxyCPU, "nginx", "-p", work, "-c", filepath.Join(work, "nginx.conf"))
+	cfg := benchRoutes(root, gw, backend, pubFile)
+	cfgFile := filepath.Join(work, "routes.yaml")
+	must(os.WriteFile(cfgFile, []byte(cfg), 0o644))
+	gwCmd := exec.Command("taskset", "-c", proxyCPU, filepath.Join(work, "fhirgate"), "serve", "--config", cfgFile, "--watch", "0")
+	gwCmd.Env = append(os.Environ(), "GOGC=400")
+	must(gwCmd.Start())
+	procs = append(procs, gwCmd)
+	for _, a := range []string{backend, nginxAddr, gw} {
+		waitPort(a)
+	}
+
+	tokens := map[string]string{
+		"erp":   sign(key, jwt.MapClaims{"iss": "https://idp.fhirgate.example", "aud": "https://erp.fhirgate.example/", "sub": "bench-prescriber", "professionOID": "1.2.276.0.76.4.50", "idNummer": "1-BENCH"}),
+		"twiin": sign(key, jwt.MapClaims{"iss": "https://twiin-idp.fhirgate.example", "aud": "https://gtk.fhirgate.example/", "sub": "bench-gtk", "scope": "tanp"}),
+	}
+	scenarios := buildScenarios(root, tokens)
+	targets := []struct{ name, addr string }{{"direct", backend}, {"nginx", nginxAddr}, {"gateway", gw}}
+
+	var results []scenarioResult
+	for _, sc := range scenarios {
+		if *only != "" && !strings.Contains(sc.name, *only) {
+			continue
+		}
+		sr := scenarioResult{name: sc.name, expect: sc.expect}
+		for rep := 0; rep < *reps; rep++ {
+			sat := map[string]float64{}
+			for _, tg := range targets {
+				var rss atomic.Int64
+				stop := make(chan struct{})
+				if tg.name == "gateway" {
+					go sampleRSS(gwCmd.Process.Pid, &rss, stop)
+				}
+				m := attack(sc, tg.addr, tg.name, 0)
+				close(stop)
+				sat[tg.name] = m.Throughput
+				sr.add("sat", tg.name, m.Throughput)
+				if tg.name == "gateway" {
+					sr.add("rss", tg.name, float64(rss.Load())/(1<<20))
+				}
+				checkStatus(sc, tg.name, m)
+			}
+			rate := sat["gateway"] / 2
+			for _, tg := range targets {
+				m := attack(sc, tg.addr, tg.name, rate)
+				sr.add("p50", tg.name, ms(m.Latencies.P50))
+				sr.add("p99", tg.name, ms(m.Latencies.P99))
+				sr.add("p999", tg.name, ms(m.Latencies.Quantile(0.999)))
+				sr.add("rate", tg.name, rate)
+				checkStatus(sc, tg.name, m)
+			}
+			log.Printf("%s rep %d: saturation direct %.0f, nginx %.0f, gateway %.0f req/s", sc.name, rep+1, sat["direct"], sat["nginx"], sat["gateway"])
+		}
+		results = append(results, sr)
+	}
+	report := render(results)
+	fmt.Print(report)
+	if *out != "" && *only == "" {
+		must(replaceSection(*out, report))
+		log.Printf("results written to %s", *out)
+	}
+}
+
+type scenario struct {
+	name   string
+	method string
+	path   string
+	header http.Header
+	body   []byte
+	expect map[string]int // target → status
+}
+
+func buildScenarios(root string, tokens map[string]string) []scenario {
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(root, "test/bench/testdata", name))
+		must(err)
+		return b
+	}
+	h := func(kv ...string) http.Header {
+		out := http.Header{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			out.Set(kv[i], kv[i+1])
+		}
+		return out
+	}
+	ac := strings.Repeat("7", 64)
+	cancelQuery := "?identifier=https%3A%2F%2Ftools.ietf.org%2Fhtml%2Frfc4122%7C0f5f7c1e-8c2d-4a3b-9a51-2e6b5b0d7f11"
+	direct200 := map[string]int{"direct": 200, "nginx": 200}
+	with := func(m map[string]int, gw int) map[string]int {
+		out := map[string]int{"gateway": gw}
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	return []scenario{
+		{"(a) E-Rezept $abort, JWT", http.MethodPost, "/erp/Task/160.000.033.491.280.78/$abort?ac=" + ac,
+			h("Authorization", "Bearer "+tokens["erp"]), nil, with(direct200, 204)},
+		{"(b) Twiin-02 cancellation, JSON 1.7 KB", http.MethodPut, "/twiin/Task" + cancelQuery,
+			h("Authorization", "Bearer "+tokens["twiin"], "Content-Type", "application/fhir+json"), read("twiin-02-cancellation.json"), with(direct200, 201)},
+		{"(c) Twiin-02 cancellation, XML", http.MethodPut, "/twiin/Task" + cancelQuery,
+			h("Authorization", "Bearer "+tokens["twiin"], "Content-Type", "application/fhir+xml"), read("twiin-02-cancellation.xml"), with(direct200, 201)},
+		{"(d) Twiin-01 notification, JSON", http.MethodPost, "/twiin/Task",
+			h("Authorization", "Bearer "+tokens["twiin"], "Content-Type", "application/fhir+json"), read("twiin-01-notification.json"), with(direct200, 201)},
+	}
+}
+
+// attack runs one measurement: rate 0 is saturation (as fast as the
+// connections carry), otherwise a fixed rate.
+func attack(sc scenario, addr, name string, rate float64) *vegeta.Metrics {
+	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: sc.method, URL: "http://" + addr + sc.path, Body: sc.body, Header: sc.header})
+	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Connections(*conns), vegeta.MaxConnections(*conns), vegeta.Timeout(10 * time.Second)}
+	var r vegeta.Rate
+	if rate == 0 {
+		opts = append(opts, vegeta.Workers(uint64(*conns)), vegeta.MaxWorkers(uint64(*conns)))
+	} else {
+		r = vegeta.Rate{Freq: int(rate), Per: time.Second}
+		opts = append(opts, vegeta.Workers(uint64(*conns)), vegeta.MaxWorkers(uint64(4**conns)))
+	}
+	a := vegeta.NewAttacker(opts...)
+	var m vegeta.Metrics
+	for res := range a.Attack(tr, r, *duration, name) {
+		m.Add(res)
+	}
+	m.Close()
+	return &m
+}
+
+func checkStatus(sc scenario, target string, m *vegeta.Metrics) {
+	want := strconv.Itoa(sc.expect[target])
+	if n := m.StatusCodes[want]; float64(n) < 0.999*float64(m.Requests) {
+		log.Fatalf("%s via %s: status codes %v, want %s (errors %v)", sc.name, target, m.StatusCodes, want, first(m.Errors, 3))
+	}
+}
+
+func first(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+type scenarioResult struct {
+	name   string
+	expect map[string]int
+	values map[string][]float64 // "metric/target" → per repetition
+}
+
+func (r *scenarioResult) add(metric, target string, v float64) {
+	if r.values == nil {
+		r.values = map[string][]float64{}
+	}
+	r.values[metric+"/"+target] = append(r.values[metric+"/"+target], v)
+}
+
+func (r *scenarioResult) median(metric, target string) float64 {
+	vs := append([]float64(nil), r.values[metric+"/"+target]...)
+	if len(vs) == 0 {
+		return 0
+	}
+	sort.Float64s(vs)
+	return vs[len(vs)/2]
+}
+
+func render(results []scenarioResult) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Run %s: %d × %v per measurement, %d connections, medians of %d repetitions.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), *reps, *duration, *conns, *reps)
+	fmt.Fprintln(&b, "| scenario | target | saturation req/s | fixed rate req/s | p50 ms | p99 ms | p99.9 ms |")
+	fmt.Fprintln(&b, "|---|---|---:|---:|---:|---:|---:|")
+	for _, r := range results {
+		for _, tg := range []string{"direct", "nginx", "gateway"} {
+			fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f |\n", r.name, tg, r.median("sat", tg), r.median("rate", tg),
+				r.median("p50", tg), r.median("p99", tg), r.median("p999", tg))
+		}
+	}
+	fmt.Fprintln(&b)
+	fmt.Fprintln(&b, "| scenario | gateway / nginx throughput | gateway − direct p50 | gateway RSS at saturation | goal |")
+	fmt.Fprintln(&b, "|---|---:|---:|---:|---|")
+	goals := map[byte]string{'a': "≥ 0.8; ≤ 0.3 ms; RSS ≤ 64 MiB + 1 MiB per 100 connections", 'b': "≥ 0.5", 'c': "≥ 0.4", 'd': "≥ 0.5"}
+	for _, r := range results {
+		ratio := r.median("sat", "gateway") / r.median("sat", "nginx")
+		added := r.median("p50", "gateway") - r.median("p50", "direct")
+		fmt.Fprintf(&b, "| %s | %.2f | %.3f ms | %.1f MiB | %s |\n", r.name, ratio, added, r.median("rss", "gateway"), goals[r.name[1]])
+	}
+	fmt.Fprintf(&b, "\nMachine: %s, %d cores, %s, Go %s, %s. Generator (vegeta) and backend on CPU %s, proxy under test on CPU %s; GOGC=400 for the gateway as the chart deploys it.\n",
+		cpuModel(), runtime.NumCPU(), kernel(), strings.TrimPrefix(runtime.Version(), "go"), nginxVersion(), genCPU, proxyCPU)
+	return b.String()
+}
+
+func replaceSection(file, report string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	const begin, end = "<!-- results:start -->", "<!-- results:end -->"
+	s := string(data)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s … %s section", file, begin, end)
+	}
+	return os.WriteFile(file, []byte(s[:i+len(begin)]+"\n"+report+s[j:]), 0o644)
+}
+
+func writeNginx(dir, listen, backend string) error {
+	conf := fmt.Sprintf(`# A plain reverse proxy: no buffering of bodies to disk, keep-alive to the backend.
+worker_processes 1;
+daemon off;
+error_log %[1]s/error.log warn;
+pid %[1]s/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  upstream backend { server %[3]s; keepalive 128; }
+  server {
+    listen %[2]s;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`, dir, listen, backend)
+	return os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
+}
+
+// benchRoutes is the repository's routes.yaml with the benchmark's
+// addresses, keys from a file, rate limits out of the way and the logs
+// and audit trail written (to /dev/null), as in production.
+func benchRoutes(root, gw, backend, pubFile string) string {
+	data, err := os.ReadFile(filepath.Join(root, "routes.yaml"))
+	must(err)
+	r := strings.NewReplacer(
+		"127.0.0.1:8080", gw,
+		"127.0.0.1:9090", freeAddr(),
+		"      jwks_url: http://127.0.0.1:9101/demo/jwks.json\n      refresh: 15m\n", "      pem_file: "+pubFile+"\n",
+		"      jwks_url: http://127.0.0.1:9102/demo/jwks.json\n      refresh: 15m\n", "      pem_file: "+pubFile+"\n",
+		"http://127.0.0.1:9101", "http://"+backend,
+		"http://127.0.0.1:9102", "http://"+backend,
+		"requests: 20\n      per: 1s\n      burst: 40", "requests: 100000000\n      per: 1s\n      burst: 100000000",
+		"audit:\n  output: stderr", "audit:\n  output: /dev/null",
+		"[profiles/", "["+root+"/profiles/", ": profiles/", ": "+root+"/profiles/",
+	)
+	cfg := r.Replace(string(data))
+	if strings.Contains(cfg, "jwks_url") {
+		log.Fatal("routes.yaml changed: the benchmark's key replacement no longer applies")
+	}
+	return cfg
+}
+
+func sign(key *rsa.PrivateKey, c jwt.MapClaims) string {
+	now := time.Now()
+	c["iat"], c["exp"] = now.Unix(), now.Add(24*time.Hour).Unix()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodRS256, c).SignedString(key)
+	must(err)
+	return s
+}
+
+func sampleRSS(pid int, max *atomic.Int64, stop <-chan struct{}) {
+	for {
+		data, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				if kb<<10 > max.Load() {
+					max.Store(kb << 10)
+				}
+			}
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitPort(addr string) {
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log.Fatalf("%s did not come up", addr)
+}
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func kernel() string {
+	out, _ := exec.Command("uname", "-sr").Output()
+	return strings.TrimSpace(string(out))
+}
+
+func nginxVersion() string {
+	out, _ := exec.Command("nginx", "-v").CombinedOutput()
+	return strings.TrimSpace(strings.TrimPrefix(string(out), "nginx version: "))
+}
+
+func must(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}

@@ -76,6 +76,10 @@ type Server struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// TLS, when set, serves HTTPS on Listen.
 	TLS *TLS `yaml:"tls"`
+	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener.
+	// Default false: profiles expose internals, and the admin listener is
+	// only as private as its address.
+	Pprof bool `yaml:"pprof"`
 }
 
 // TLS configures HTTPS on the FHIR listener.

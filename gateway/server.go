@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -101,6 +102,13 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		}
 		w.Write([]byte("ready\n"))
 	})
+	if sc.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	s.admin = &http.Server{Addr: sc.AdminListen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }

@@ -73,14 +73,23 @@ func newTestPKI(t *testing.T) *testPKI {
 // runServer starts a Server for the test configuration with the given
 // server and base settings, and returns its FHIR address.
 func runServer(t *testing.T, serverYAML, baseExtra string, backendURL string) string {
+	fhir, _ := runServerAdmin(t, serverYAML, baseExtra, backendURL)
+	return fhir
+}
+
+// runServerAdmin is runServer returning the admin address too.
+func runServerAdmin(t *testing.T, serverYAML, baseExtra string, backendURL string) (string, string) {
 	t.Helper()
 	key, _ := rsa2048(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "key.pem"), key, 0o644)
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	routes := "server: {listen: " + addr + ", admin_listen: 127.0.0.1:0, drain_delay: 1ms, " + serverYAML + "}\naudit: {output: none}\n" +
+	free := func() string {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer l.Close()
+		return l.Addr().String()
+	}
+	addr, admin := free(), free()
+	routes := "server: {listen: " + addr + ", admin_listen: " + admin + ", drain_delay: 1ms, " + serverYAML + "}\naudit: {output: none}\n" +
 		strings.Replace(strings.Replace(testRoutes, "BACKEND", backendURL, 1), "    fhir_version: R4\n", "    fhir_version: R4\n"+baseExtra, 1)
 	file := filepath.Join(dir, "routes.yaml")
 	os.WriteFile(file, []byte(routes), 0o644)
@@ -103,7 +112,29 @@ func runServer(t *testing.T, serverYAML, baseExtra string, backendURL string) st
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return addr
+	return addr, admin
+}
+
+// TestPprofOnlyWhenAsked: the profiler is on the admin listener with
+// server.pprof, and absent without.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer be.Close()
+	for _, on := range []bool{false, true} {
+		yaml := "pprof: false"
+		if on {
+			yaml = "pprof: true"
+		}
+		_, admin := runServerAdmin(t, yaml, "", be.URL)
+		resp, err := http.Get("http://" + admin + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if (resp.StatusCode == 200) != on {
+			t.Errorf("pprof %v: %d", on, resp.StatusCode)
+		}
+	}
 }
 
 func rsa2048(t *testing.T) ([]byte, error) {

@@ -25,7 +25,7 @@ type keys struct {
 	ec  *ecdsa.PrivateKey
 }
 
-func newKeys(t *testing.T) keys {
+func newKeys(t testing.TB) keys {
 	r, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func newKeys(t *testing.T) keys {
 	return keys{r, e}
 }
 
-func pemFile(t *testing.T, k keys) string {
+func pemFile(t testing.TB, k keys) string {
 	var out []byte
 	for _, pub := range []any{&k.rsa.PublicKey, &k.ec.PublicKey} {
 		der, err := x509.MarshalPKIXPublicKey(pub)
@@ -75,7 +75,7 @@ func profile(keysCfg config.Keys) *config.AuthProfile {
 	}
 }
 
-func sign(t *testing.T, m jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+func sign(t testing.TB, m jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
 	now := time.Now()
 	base := jwt.MapClaims{"iss": "iss", "aud": "aud", "sub": "s1", "professionOID": "1.2.276.0.76.4.50", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
 	for k, v := range claims {

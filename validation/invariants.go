@@ -3,6 +3,7 @@ package validation
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 	"sync"
 
@@ -56,6 +57,20 @@ func decodeJSON(data []byte) map[string]any {
 	dec.UseNumber()
 	var res map[string]any
 	if dec.Decode(&res) != nil {
+		return nil
+	}
+	return res
+}
+
+// decodeJSONStrict is decodeJSON refusing anything after the value.
+func decodeJSONStrict(data []byte) map[string]any {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var res map[string]any
+	if dec.Decode(&res) != nil {
+		return nil
+	}
+	if _, err := dec.Token(); err != io.EOF {
 		return nil
 	}
 	return res

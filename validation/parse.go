@@ -74,6 +74,8 @@ const MaxJSONDepth = 64
 type Parser struct {
 	version Version
 	u       *jsonformat.Unmarshaller
+	// model answers Check's fast path (fhirxml.Model.Accepts).
+	model *fhirxml.Model
 }
 
 // NewParser builds a parser; build it once and reuse it.
@@ -87,7 +89,7 @@ func NewParser(v Version) (*Parser, error) {
 		return nil, err
 	}
 	u.MaxNestingDepth = MaxJSONDepth
-	return &Parser{version: v, u: u}, nil
+	return &Parser{version: v, u: u, model: fhirxml.ModelFor(v)}, nil
 }
 
 // ParseJSON returns the resource (a ContainedResource of the parser's version)

@@ -3,6 +3,7 @@ package validation
 import (
 	"bytes"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
 	"google.golang.org/protobuf/proto"
@@ -94,8 +95,49 @@ func (p *Parser) Check(data []byte, xml bool, set *profile.Set, as []string) Che
 		}
 		data = j
 	}
+	if c, ok := p.fastCheck(data, set, as); ok {
+		return c
+	}
 	_, c := p.check(data, set, as, false)
 	return c
+}
+
+// fastAccepted decodes data when the fast path may take it (nil when
+// not): UTF-8, one JSON object and nothing after it, no property twice,
+// and the descriptor model accepts it.
+func (p *Parser) fastAccepted(data []byte) map[string]any {
+	if p.version == R4 && bytes.Contains(data, []byte(`"Parameters"`)) {
+		return nil
+	}
+	if !utf8.Valid(data) {
+		return nil
+	}
+	res := decodeJSONStrict(data)
+	if res == nil || !p.model.Accepts(res) || duplicateKeyIssues(data) != nil {
+		return nil
+	}
+	return res
+}
+
+// fastCheck is Check for a body the descriptor model accepts as certainly
+// valid base FHIR (see fhirxml.Model.Accepts): it skips jsonformat's proto
+// building — most of a request's cost — and goes on to the same core
+// invariants and profiles. A body it does not accept (ok false) takes
+// jsonformat's path, which reports the precise issues. Bytes that are not
+// UTF-8, trailing data after the resource and duplicate properties (which
+// decoding would hide) always take that path.
+func (p *Parser) fastCheck(data []byte, set *profile.Set, as []string) (Checked, bool) {
+	res := p.fastAccepted(data)
+	if res == nil {
+		return Checked{}, false
+	}
+	c := Checked{Resource: res, Base: baseInvariantIssues(p.version, data, res)}
+	sortIssues(c.Base)
+	if set != nil && !HasErrors(c.Base) {
+		c.Profile = validateProfiles(set, res, as)
+		sortIssues(c.Profile)
+	}
+	return c, true
 }
 
 // check is the one validation path of JSON: parse, base rules and core

@@ -58,6 +58,12 @@ type typeInfo struct {
 	// definitions, as google/fhir annotates them), evaluated on each
 	// instance.
 	constraints []string
+	// codes are the allowed codes of a code bound to a required value set
+	// (a specialised code message with an enum); nil for other types.
+	codes map[string]bool
+	// choiceRefTypes are, per choice suffix of type Reference, the
+	// resource types the reference may point to.
+	choiceRefTypes map[string][]string
 }
 
 // element is one element of a type.
@@ -69,6 +75,10 @@ type element struct {
 	container bool // holds a resource (contained, Bundle.entry.resource …)
 	// constraints are invariants the core definition puts on this element.
 	constraints []string
+	// required: the element's minimum cardinality is 1 in the base spec.
+	required bool
+	// refTypes are the resource types a Reference element may point to.
+	refTypes []string
 }
 
 // Model is the element knowledge of one FHIR version.
@@ -169,8 +179,14 @@ func (m *Model) typeOf(md protoreflect.MessageDescriptor) *typeInfo {
 		}
 	}
 	fs := md.Fields()
+	if t.primitive {
+		if f := fs.ByName("value"); f != nil && f.Kind() == protoreflect.EnumKind {
+			t.codes = enumCodes(f.Enum())
+		}
+	}
 	if isChoice(md) {
 		t.choices = map[string]*typeInfo{}
+		t.choiceRefTypes = map[string][]string{}
 		for i := 0; i < fs.Len(); i++ {
 			f := fs.Get(i)
 			if f.Message() == nil {
@@ -185,6 +201,9 @@ func (m *Model) typeOf(md protoreflect.MessageDescriptor) *typeInfo {
 			}
 			t.choices[suffix] = ct
 			t.choiceOrder = append(t.choiceOrder, suffix)
+			if refs, _ := proto.GetExtension(f.Options(), anpb.E_ValidReferenceType).([]string); len(refs) > 0 {
+				t.choiceRefTypes[suffix] = refs
+			}
 		}
 		return t
 	}
@@ -199,6 +218,9 @@ func (m *Model) typeOf(md protoreflect.MessageDescriptor) *typeInfo {
 		}
 		e := &element{name: f.JSONName(), list: f.IsList()}
 		e.constraints, _ = proto.GetExtension(f.Options(), anpb.E_FhirPathConstraint).([]string)
+		req, _ := proto.GetExtension(f.Options(), anpb.E_ValidationRequirement).(anpb.Requirement)
+		e.required = req == anpb.Requirement_REQUIRED_BY_FHIR
+		e.refTypes, _ = proto.GetExtension(f.Options(), anpb.E_ValidReferenceType).([]string)
 		if isContainer(f.Message()) {
 			e.container = true
 		} else {
@@ -236,6 +258,25 @@ func (m *Model) referenceElements(t *typeInfo, md protoreflect.MessageDescriptor
 	add("type", get("type"), false, false)
 	add("identifier", get("identifier"), false, false)
 	add("display", get("display"), false, false)
+}
+
+// enumCodes lists the FHIR codes of a code enum: the original code where
+// google/fhir annotates one, else the enum name lower-cased with _ as -.
+func enumCodes(ed protoreflect.EnumDescriptor) map[string]bool {
+	codes := map[string]bool{}
+	vs := ed.Values()
+	for i := 0; i < vs.Len(); i++ {
+		v := vs.Get(i)
+		if v.Number() == 0 {
+			continue // INVALID_UNINITIALIZED
+		}
+		code, _ := proto.GetExtension(v.Options(), anpb.E_FhirOriginalCode).(string)
+		if code == "" {
+			code = strings.ToLower(strings.ReplaceAll(string(v.Name()), "_", "-"))
+		}
+		codes[code] = true
+	}
+	return codes
 }
 
 func upperFirst(s string) string {

@@ -1,0 +1,232 @@
+package fhirxml
+
+import (
+	"encoding/json"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Accepts reports that a decoded FHIR JSON resource (numbers as
+// json.Number) certainly passes google/fhir's jsonformat unmarshalling and
+// base validation: every property known, of the right shape and
+// cardinality, every required element present, every primitive of its
+// type, every code of a required binding in its value set, every
+// reference to an allowed resource type.
+//
+// It is exact or declines: false means "not known to be valid", never
+// "invalid". Whatever it is not sure to judge as jsonformat does —
+// primitive extensions (_x), contained resources, narrative XHTML,
+// decimals, base64, absolute or fragment references, unusual date forms —
+// makes it decline, and the caller takes jsonformat's path, which then
+// also produces the precise issues. The hot path of valid requests skips
+// jsonformat's proto building; the differential tests and fuzz target in
+// package validation hold Accepts to never accept what jsonformat
+// refuses.
+func (m *Model) Accepts(res map[string]any) bool {
+	rt, _ := res["resourceType"].(string)
+	t := m.resources[rt]
+	if t == nil {
+		return false
+	}
+	return m.acceptObject(t, res, true)
+}
+
+func (m *Model) acceptObject(t *typeInfo, obj map[string]any, root bool) bool {
+	if len(obj) == 0 {
+		return false
+	}
+	for k, v := range obj {
+		if root && k == "resourceType" {
+			continue
+		}
+		if k == "" || k[0] == '_' {
+			return false
+		}
+		e, typ, ok := t.choiceElement(k)
+		if !ok || e.container || typ == nil {
+			return false
+		}
+		refTypes := e.refTypes
+		if e.typ.choices != nil {
+			refTypes = e.typ.choiceRefTypes[k[len(e.name):]]
+		}
+		if e.list {
+			arr, ok := v.([]any)
+			if !ok || len(arr) == 0 {
+				return false
+			}
+			for _, item := range arr {
+				if !m.acceptValue(typ, item, refTypes) {
+					return false
+				}
+			}
+		} else if !m.acceptValue(typ, v, refTypes) {
+			return false
+		}
+	}
+	for _, e := range t.elements {
+		if e.required && !present(obj, e) {
+			return false
+		}
+	}
+	return true
+}
+
+// present reports whether obj has the element (a choice element under any
+// of its type suffixes).
+func present(obj map[string]any, e *element) bool {
+	if _, ok := obj[e.name]; ok {
+		return true
+	}
+	if e.typ == nil || e.typ.choices == nil {
+		return false
+	}
+	for suffix := range e.typ.choices {
+		if _, ok := obj[e.name+suffix]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Model) acceptValue(t *typeInfo, v any, refTypes []string) bool {
+	switch {
+	case t.primitive:
+		return acceptPrimitive(t, v)
+	case t.xhtml:
+		return false
+	}
+	obj, ok := v.(map[string]any)
+	if !ok || !m.acceptObject(t, obj, false) {
+		return false
+	}
+	if t.name == "Reference" {
+		if ref, has := obj["reference"]; has {
+			return m.acceptReference(ref.(string), refTypes) // a string: checked as the element's primitive
+		}
+	}
+	return true
+}
+
+var relativeReference = regexp.MustCompile(`^([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}$`)
+
+// acceptReference takes a relative literal reference Type/id to a known
+// resource type the element allows (an element without the annotation
+// allows any, as in jsonformat). Absolute URLs, fragments and versioned
+// references are left to jsonformat.
+func (m *Model) acceptReference(ref string, allowed []string) bool {
+	sm := relativeReference.FindStringSubmatch(ref)
+	if sm == nil || m.resources[sm[1]] == nil {
+		return false
+	}
+	if len(allowed) == 0 {
+		return true
+	}
+	for _, a := range allowed {
+		if a == sm[1] || a == "Resource" {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	idPattern   = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+	codePattern = regexp.MustCompile(`^[^\s]+( [^\s]+)*$`)
+	oidPattern  = regexp.MustCompile(`^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$`)
+	uuidPattern = regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	// The date and time forms taken; others (leap seconds, years below
+	// 1000, fractions beyond nanoseconds) are left to jsonformat.
+	datePattern    = regexp.MustCompile(`^[1-9][0-9]{3}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$`)
+	dateTimeFull   = regexp.MustCompile(`^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9]|[+-]14:00)$`)
+	timePattern    = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?$`)
+	nonWhitespaces = regexp.MustCompile(`^\S+$`)
+)
+
+func acceptPrimitive(t *typeInfo, v any) bool {
+	switch t.name {
+	case "boolean":
+		_, ok := v.(bool)
+		return ok
+	case "integer", "unsignedInt", "positiveInt":
+		n, ok := v.(json.Number)
+		if !ok {
+			return false
+		}
+		i, err := strconv.ParseInt(string(n), 10, 32)
+		return err == nil && (t.name != "unsignedInt" || i >= 0) && (t.name != "positiveInt" || i >= 1)
+	}
+	s, ok := v.(string)
+	if !ok || !plainText(s) {
+		return false
+	}
+	switch t.name {
+	case "string", "markdown":
+		return true
+	case "code":
+		if t.codes != nil {
+			return t.codes[s]
+		}
+		return codePattern.MatchString(s)
+	case "id":
+		return idPattern.MatchString(s)
+	case "uri", "url", "canonical":
+		// jsonformat parses these (a bad %-escape is refused).
+		_, err := url.Parse(s)
+		return err == nil && nonWhitespaces.MatchString(s)
+	case "oid":
+		return oidPattern.MatchString(s)
+	case "uuid":
+		return uuidPattern.MatchString(s)
+	case "date":
+		return validDate(s)
+	case "dateTime":
+		if datePattern.MatchString(s) {
+			return validDate(s)
+		}
+		return validDateTime(s)
+	case "instant":
+		return validDateTime(s)
+	case "time":
+		return timePattern.MatchString(s)
+	}
+	return false // decimal, integer64, base64Binary, xhtml …
+}
+
+// plainText is a string with something besides whitespace and no control
+// character but tab, CR and LF.
+func plainText(s string) bool {
+	if !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) || strings.TrimSpace(s) == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func validDate(s string) bool {
+	if !datePattern.MatchString(s) {
+		return false
+	}
+	if len(s) == 10 {
+		_, err := time.Parse("2006-01-02", s)
+		return err == nil
+	}
+	return true
+}
+
+func validDateTime(s string) bool {
+	if !dateTimeFull.MatchString(s) {
+		return false
+	}
+	_, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil
+}
+

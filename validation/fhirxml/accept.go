@@ -229,4 +229,3 @@ func validDateTime(s string) bool {
 	_, err := time.Parse(time.RFC3339Nano, s)
 	return err == nil
 }
-

@@ -16,11 +16,7 @@ package chaos
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,39 +29,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirgate/fhirgate/test/fixtures"
 	"github.com/fhirgate/fhirgate/test/procs"
 	"github.com/golang-jwt/jwt/v5"
 )
 
-var (
-	binDir     string
-	testKey    *rsa.PrivateKey
-	keyFile    string
-	pubKeyFile string
-	full       = os.Getenv("FHIRGATE_CHAOS") == "full"
-)
+// env holds the built binaries and the demo IDPs' signing key.
+var env *procs.Env
 
-func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		dir, err := os.MkdirTemp("", "fhirgate-chaos-")
-		if err != nil {
-			panic(err)
-		}
-		defer os.RemoveAll(dir)
-		binDir = dir
-		if err := procs.Build(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		testKey, _ = rsa.GenerateKey(rand.Reader, 2048)
-		keyFile = filepath.Join(dir, "idp-key.pem")
-		os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(testKey)}), 0o600)
-		pub, _ := x509.MarshalPKIXPublicKey(&testKey.PublicKey)
-		pubKeyFile = filepath.Join(dir, "idp-pub.pem")
-		os.WriteFile(pubKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
-		return m.Run()
-	}())
-}
+// full selects the full suite (make chaos).
+var full = os.Getenv("FHIRGATE_CHAOS") == "full"
+
+func TestMain(m *testing.M) { os.Exit(procs.Main(m, "fhirgate-chaos-", &env)) }
 
 // deadline is the GtK route's total backend deadline in these tests.
 const deadline = time.Second
@@ -93,7 +68,7 @@ func startGatewayOn(t *testing.T, cpus, fach, gtkBlock string, extra ...string) 
 	profiles, _ := filepath.Abs("../../profiles")
 	pairs := []string{
 		// The Twiin IDP's key from a file: the GtKs come and go here.
-		"      jwks_url: http://127.0.0.1:9102/demo/jwks.json\n      refresh: 15m\n", "      pem_file: " + pubKeyFile + "\n",
+		"      jwks_url: http://127.0.0.1:9102/demo/jwks.json\n      refresh: 15m\n", "      pem_file: " + env.PubKeyFile + "\n",
 		"127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9101", fach,
 		"[profiles/", "[" + profiles + "/", ": profiles/", ": " + profiles + "/",
 		"  gtk:\n    urls: [http://127.0.0.1:9102]\n    timeout: 5s\n", "  gtk:\n" + gtkBlock,
@@ -113,9 +88,9 @@ func startGatewayOn(t *testing.T, cpus, fach, gtkBlock string, extra ...string) 
 	g := &gateway{url: "http://" + gw, admin: "http://" + admin}
 	args := []string{"serve", "--config", file, "--watch", "0"}
 	if cpus == "" {
-		g.proc = procs.Start(t, "env", append([]string{"GOGC=" + gatewayGOGC, filepath.Join(binDir, "fhirgate")}, args...)...)
+		g.proc = procs.Start(t, "env", append([]string{"GOGC=" + gatewayGOGC, filepath.Join(env.BinDir, "fhirgate")}, args...)...)
 	} else {
-		g.proc = procs.Start(t, "env", append([]string{"GOGC=" + gatewayGOGC, "taskset", "-c", cpus, filepath.Join(binDir, "fhirgate")}, args...)...)
+		g.proc = procs.Start(t, "env", append([]string{"GOGC=" + gatewayGOGC, "taskset", "-c", cpus, filepath.Join(env.BinDir, "fhirgate")}, args...)...)
 	}
 	procs.WaitHTTP(t, g.admin+"/readyz", g.proc)
 	return g
@@ -129,7 +104,7 @@ type gtk struct {
 func startGtK(t *testing.T) *gtk {
 	t.Helper()
 	addr := procs.FreeAddr(t)
-	g := &gtk{url: "http://" + addr, proc: procs.Start(t, filepath.Join(binDir, "legacysim"), "gtk", "--listen", addr, "--idp-key", keyFile)}
+	g := &gtk{url: "http://" + addr, proc: procs.Start(t, filepath.Join(env.BinDir, "legacysim"), "gtk", "--listen", addr, "--idp-key", env.KeyFile)}
 	procs.WaitHTTP(t, g.url+"/demo/jwks.json", g.proc)
 	return g
 }
@@ -171,7 +146,7 @@ var twiinToken = func() func(t *testing.T) string {
 		once.Do(func() {
 			now := time.Now()
 			tok, _ = jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": "https://twiin-idp.fhirgate.example", "aud": "https://gtk.fhirgate.example/",
-				"sub": "chaos", "scope": "tanp", "iat": now.Unix(), "exp": now.Add(2 * time.Hour).Unix()}).SignedString(testKey)
+				"sub": "chaos", "scope": "tanp", "iat": now.Unix(), "exp": now.Add(2 * time.Hour).Unix()}).SignedString(env.Key)
 		})
 		return tok
 	}
@@ -210,25 +185,7 @@ func do(client *http.Client, req *http.Request) result {
 }
 
 func notificationTask(value string) map[string]any {
-	input := func(code, key string, v any) map[string]any {
-		return map[string]any{"type": map[string]any{"coding": []any{map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/TaskParameter", "code": code}}}, key: v}
-	}
-	return map[string]any{
-		"resourceType":    "Task",
-		"identifier":      []any{map[string]any{"system": "https://tools.ietf.org/html/rfc4122", "value": value}},
-		"groupIdentifier": map[string]any{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:484639e6-e647-464c-8722-6e8a73cda4e0"},
-		"status":          "requested", "intent": "proposal",
-		"code":        map[string]any{"coding": []any{map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/TaskCode", "code": "pull-notification"}}},
-		"for":         map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "172642863"}},
-		"authoredOn":  "2026-11-20T15:01:54+01:00",
-		"restriction": map[string]any{"period": map[string]any{"end": "2026-12-14T15:36:05+01:00"}},
-		"requester": map[string]any{
-			"agent":      map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": "sending-gtk"}},
-			"onBehalfOf": map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": "12345678"}},
-		},
-		"owner": map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": "87654321"}},
-		"input": []any{input("authorization-base", "valueString", "Y2hhb3MtYXV0aG9yaXphdGlvbi1iYXNl"), input("get-workflow-task", "valueBoolean", true)},
-	}
+	return fixtures.Notification("https://tools.ietf.org/html/rfc4122", value, nil)
 }
 
 // check asserts the invariants on one answer: in time, a FHIR answer, and

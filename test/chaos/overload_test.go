@@ -52,7 +52,7 @@ func TestOverload(t *testing.T) {
 	// latency: give it room.
 	defer debug.SetGCPercent(debug.SetGCPercent(1000))
 	fachAddr := procs.FreeAddr(t)
-	fp := procs.Start(t, "taskset", "-c", pinned, filepath.Join(binDir, "legacysim"), "fachdienst", "--listen", fachAddr, "--idp-key", keyFile)
+	fp := procs.Start(t, "taskset", "-c", pinned, filepath.Join(env.BinDir, "legacysim"), "fachdienst", "--listen", fachAddr, "--idp-key", env.KeyFile)
 	procs.WaitHTTP(t, "http://"+fachAddr+"/demo/jwks.json", fp)
 	gw := startGatewayOn(t, pinned, fachAddr, gtkBlock(deadline, "http://127.0.0.1:1"),
 		"      - name: erp-task-abort\n        interaction: operation\n", "      - name: erp-task-abort\n        interaction: operation\n        max_inflight: "+strconv.Itoa(maxInflight)+"\n",
@@ -60,7 +60,7 @@ func TestOverload(t *testing.T) {
 	now := time.Now()
 	tok, _ := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": "https://idp.fhirgate.example", "aud": "https://erp.fhirgate.example/",
 		"sub": "overload", "professionOID": "1.2.276.0.76.4.54", "idNummer": "3-SMC-B-Testkarte-883110000116873",
-		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}).SignedString(testKey)
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}).SignedString(env.Key)
 	url := gw.url + "/erp/Task/160.000.000.000.999.67/$abort?ac=" + strings.Repeat("0", 64)
 	// A bounded pool of keep-alive connections, as a client fleet behind
 	// a load balancer would hold; latency counts from the moment a

@@ -4,13 +4,8 @@
 package e2e
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"encoding/xml"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -23,47 +18,24 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-var (
-	binDir  string
-	testKey *rsa.PrivateKey
-	keyFile string
-)
+// env holds the built binaries and the demo IDPs' signing key.
+var env *procs.Env
 
 // TestMain builds the binaries once and makes the signing key the demo IDP
 // of every simulator started here uses, so tests can sign good and bad tokens.
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		dir, err := os.MkdirTemp("", "fhirgate-e2e-")
-		if err != nil {
-			panic(err)
-		}
-		defer os.RemoveAll(dir)
-		binDir = dir
-		if err := procs.Build(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		testKey, err = rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		keyFile = filepath.Join(dir, "idp-key.pem")
-		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(testKey)})
-		if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
-			panic(err)
-		}
-		return m.Run()
-	}())
+	os.Exit(procs.Main(m, "fhirgate-e2e-", &env))
 }
 
 // The process helpers live in test/procs, shared with the chaos and
 // security suites.
 type proc = procs.Proc
 
-// start runs a binary from binDir; it is stopped with SIGTERM at cleanup.
+// start runs one of the built binaries; it is stopped with SIGTERM at
+// cleanup.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	return procs.Start(t, filepath.Join(binDir, name), args...)
+	return procs.Start(t, filepath.Join(env.BinDir, name), args...)
 }
 
 func freeAddr(t *testing.T) string { return procs.FreeAddr(t) }
@@ -87,7 +59,7 @@ func startStack(t *testing.T, routesFile, dialect string, from [3]string, edits 
 	pairs := []string{from[0], to[0], from[1], to[1], from[2], to[2]}
 	file := writeRoutes(t, routesFile, append(pairs, edits...)...)
 	s := &stack{gw: "http://" + to[0], admin: "http://" + to[1], sim: "http://" + to[2], sent: map[string]bool{}}
-	s.simProc = start(t, "legacysim", "fachdienst", "--listen", to[2], "--dialect", dialect, "--idp-key", keyFile)
+	s.simProc = start(t, "legacysim", "fachdienst", "--listen", to[2], "--dialect", dialect, "--idp-key", env.KeyFile)
 	waitHTTP(t, s.sim+"/demo/jwks.json", s.simProc)
 	s.gwProc = start(t, "fhirgate", "serve", "--config", file)
 	waitHTTP(t, s.admin+"/readyz", s.gwProc)
@@ -146,7 +118,7 @@ func token(t *testing.T, claims jwt.MapClaims) string {
 		}
 		base[k] = v
 	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, base).SignedString(testKey)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, base).SignedString(env.Key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,8 +40,8 @@ func startFull(t *testing.T, gwArgs []string, edits ...string) *fullStack {
 	pairs := append([]string{"127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9101", fach, "127.0.0.1:9102", gtk}, edits...)
 	s := &fullStack{gw: "http://" + gw, admin: "http://" + admin, fach: "http://" + fach, gtk: "http://" + gtk}
 	s.file = writeRoutes(t, "../../routes.yaml", pairs...)
-	fp := start(t, "legacysim", "fachdienst", "--listen", fach, "--idp-key", keyFile)
-	gp := start(t, "legacysim", "gtk", "--listen", gtk, "--idp-key", keyFile)
+	fp := start(t, "legacysim", "fachdienst", "--listen", fach, "--idp-key", env.KeyFile)
+	gp := start(t, "legacysim", "gtk", "--listen", gtk, "--idp-key", env.KeyFile)
 	waitHTTP(t, s.fach+"/demo/jwks.json", fp)
 	waitHTTP(t, s.gtk+"/demo/jwks.json", gp)
 	s.gwProc = start(t, "fhirgate", append([]string{"serve", "--config", s.file}, gwArgs...)...)

@@ -129,7 +129,7 @@ func TestJWTNegatives(t *testing.T) {
 		return m
 	}
 	otherKey, _ := rsa.GenerateKey(rand.Reader, 2048)
-	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: mustPKIX(t, &testKey.PublicKey)})
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: mustPKIX(t, &env.Key.PublicKey)})
 	now := time.Now()
 	cases := []struct {
 		name, token, text string

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirgate/fhirgate/test/fixtures"
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -26,7 +27,7 @@ func startTwiin(t *testing.T, edits ...string) *twiinStack {
 	gw, admin, sim := freeAddr(t), freeAddr(t), freeAddr(t)
 	file := writeRoutes(t, "../../routes.yaml", append(edits, "127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9102", sim)...)
 	s := &twiinStack{gw: "http://" + gw + "/twiin", sim: "http://" + sim}
-	s.simProc = start(t, "legacysim", "gtk", "--listen", sim, "--idp-key", keyFile)
+	s.simProc = start(t, "legacysim", "gtk", "--listen", sim, "--idp-key", env.KeyFile)
 	waitHTTP(t, s.sim+"/demo/jwks.json", s.simProc)
 	s.gwProc = start(t, "fhirgate", "serve", "--config", file)
 	waitHTTP(t, "http://"+admin+"/readyz", s.gwProc)
@@ -103,60 +104,15 @@ func (s *twiinStack) send(t *testing.T, method, path string, body []byte, format
 	return do(t, req)
 }
 
-// Task bodies. notification returns a valid Twiin-01 Task (as the corrected
-// TA example) with the given identifier; edit changes it before encoding.
-func notification(system, value string, edit func(map[string]any)) map[string]any {
-	task := map[string]any{
-		"resourceType":    "Task",
-		"identifier":      []any{map[string]any{"system": system, "value": value}},
-		"groupIdentifier": map[string]any{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:484639e6-e647-464c-8722-6e8a73cda4e0"},
-		"status":          "requested",
-		"intent":          "proposal",
-		"code":            map[string]any{"coding": []any{map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/TaskCode", "code": "pull-notification"}}},
-		"for":             map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "172642863"}},
-		"authoredOn":      "2026-11-20T15:01:54+01:00",
-		"restriction":     map[string]any{"period": map[string]any{"end": "2026-12-14T15:36:05+01:00"}},
-		"requester": map[string]any{
-			"agent":      map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": "sending-gtk"}},
-			"onBehalfOf": map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": "12345678"}},
-		},
-		"owner": map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": "87654321"}},
-		"input": []any{
-			taskInput("authorization-base", "valueString", authBase),
-			taskInput("get-workflow-task", "valueBoolean", true),
-			taskInput("read-resource", "valueReference", map[string]any{"reference": "Observation/123"}),
-			taskInput("search-resource", "valueString", "DocumentReference?status=current"),
-		},
-	}
-	if edit != nil {
-		edit(task)
-	}
-	return task
-}
+// Task bodies: the shared fixtures.
+var (
+	notification = fixtures.Notification
+	cancellation = fixtures.Cancellation
+)
 
 // authBase is the authorization-base credential of every notification: it
 // must reach the GtK and never a log.
-const authBase = "ZGFhNDFjY2MtZGFmMi00YjZkLThiNDYtN2JlZDk1MWEyYzk2"
-
-func taskInput(code, key string, value any) map[string]any {
-	return map[string]any{
-		"type": map[string]any{"coding": []any{map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/TaskParameter", "code": code}}},
-		key:    value,
-	}
-}
-
-func cancellation(system, value string, edit func(map[string]any)) map[string]any {
-	task := map[string]any{"resourceType": "Task", "status": "cancelled", "intent": "proposal"}
-	id := map[string]any{"value": value}
-	if system != "" {
-		id["system"] = system
-	}
-	task["identifier"] = []any{id}
-	if edit != nil {
-		edit(task)
-	}
-	return task
-}
+const authBase = fixtures.AuthorizationBase
 
 // encode writes a resource in format through the project's codec.
 func encode(t *testing.T, res map[string]any, format string) []byte {

@@ -6,11 +6,17 @@ package procs
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -122,4 +128,55 @@ func WaitHTTP(t testing.TB, url string, p *Proc) {
 		}
 	}
 	t.Fatalf("%s did not answer in time:\n%s", url, p.Out.String())
+}
+
+// Env is what every suite of real processes starts from: the binaries,
+// built once, and the signing key the simulators' demo IDPs use (so tests
+// can sign good and bad tokens), as a private and a public PEM file.
+type Env struct {
+	BinDir     string
+	Key        *rsa.PrivateKey
+	KeyFile    string // private key, for legacysim --idp-key
+	PubKeyFile string // public key, for a gateway's keys.pem_file
+}
+
+// Setup builds the binaries into a new temporary directory and writes a
+// fresh key pair there; cleanup removes it all.
+func Setup(prefix string) (*Env, func(), error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	if err := Build(dir); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	e := &Env{BinDir: dir, Key: key, KeyFile: filepath.Join(dir, "idp-key.pem"), PubKeyFile: filepath.Join(dir, "idp-pub.pem")}
+	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	err = errors.Join(
+		os.WriteFile(e.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600),
+		os.WriteFile(e.PubKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644))
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return e, cleanup, nil
+}
+
+// Main is TestMain for such a suite: Setup, then the tests with env set.
+func Main(m *testing.M, prefix string, env **Env) int {
+	e, cleanup, err := Setup(prefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	*env = e
+	return m.Run()
 }

@@ -10,8 +10,6 @@ package security
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -29,34 +27,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirgate/fhirgate/test/fixtures"
 	"github.com/fhirgate/fhirgate/test/procs"
 	"github.com/golang-jwt/jwt/v5"
 )
 
-var (
-	binDir  string
-	testKey *rsa.PrivateKey
-	keyFile string
-)
+// env holds the built binaries and the demo IDPs' signing key.
+var env *procs.Env
 
-func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		dir, err := os.MkdirTemp("", "fhirgate-security-")
-		if err != nil {
-			panic(err)
-		}
-		defer os.RemoveAll(dir)
-		binDir = dir
-		if err := procs.Build(dir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		testKey, _ = rsa.GenerateKey(rand.Reader, 2048)
-		keyFile = filepath.Join(dir, "idp-key.pem")
-		os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(testKey)}), 0o600)
-		return m.Run()
-	}())
-}
+func TestMain(m *testing.M) { os.Exit(procs.Main(m, "fhirgate-security-", &env)) }
 
 // collector is an OTLP/HTTP endpoint that keeps the raw exports.
 type collector struct {
@@ -121,11 +100,11 @@ func startStack(t *testing.T) *stack {
 	file := filepath.Join(t.TempDir(), "routes.yaml")
 	os.WriteFile(file, []byte(cfg), 0o644)
 	s := &stack{gw: "http://" + gw, admin: "http://" + admin, fach: "http://" + fach, gtk: "http://" + gtk, collector: col, evil: evil.Addr().String(), evilHits: hits}
-	fp := procs.Start(t, filepath.Join(binDir, "legacysim"), "fachdienst", "--listen", fach, "--idp-key", keyFile)
-	gp := procs.Start(t, filepath.Join(binDir, "legacysim"), "gtk", "--listen", gtk, "--idp-key", keyFile)
+	fp := procs.Start(t, filepath.Join(env.BinDir, "legacysim"), "fachdienst", "--listen", fach, "--idp-key", env.KeyFile)
+	gp := procs.Start(t, filepath.Join(env.BinDir, "legacysim"), "gtk", "--listen", gtk, "--idp-key", env.KeyFile)
 	procs.WaitHTTP(t, s.fach+"/demo/jwks.json", fp)
 	procs.WaitHTTP(t, s.gtk+"/demo/jwks.json", gp)
-	g := procs.Start(t, filepath.Join(binDir, "fhirgate"), "serve", "--config", file)
+	g := procs.Start(t, filepath.Join(env.BinDir, "fhirgate"), "serve", "--config", file)
 	procs.WaitHTTP(t, s.admin+"/readyz", g)
 	s.procs = []*procs.Proc{g, fp, gp}
 	return s
@@ -143,7 +122,7 @@ func sign(t *testing.T, claims jwt.MapClaims, header map[string]any) string {
 	for k, v := range header {
 		tok.Header[k] = v
 	}
-	s, err := tok.SignedString(testKey)
+	s, err := tok.SignedString(env.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,29 +136,11 @@ func b64(v any) string {
 
 // notification is a valid Twiin-01 Task with the given identifier value.
 func notification(value string) map[string]any {
-	input := func(code, key string, v any) map[string]any {
-		return map[string]any{"type": map[string]any{"coding": []any{map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/TaskParameter", "code": code}}}, key: v}
-	}
-	return map[string]any{
-		"resourceType":    "Task",
-		"identifier":      []any{map[string]any{"system": "https://tools.ietf.org/html/rfc4122", "value": value}},
-		"groupIdentifier": map[string]any{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:484639e6-e647-464c-8722-6e8a73cda4e0"},
-		"status":          "requested", "intent": "proposal",
-		"code":        map[string]any{"coding": []any{map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/TaskCode", "code": "pull-notification"}}},
-		"for":         map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "172642863"}},
-		"authoredOn":  "2026-11-20T15:01:54+01:00",
-		"restriction": map[string]any{"period": map[string]any{"end": "2026-12-14T15:36:05+01:00"}},
-		"requester": map[string]any{
-			"agent":      map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": "sending-gtk"}},
-			"onBehalfOf": map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": "12345678"}},
-		},
-		"owner": map[string]any{"identifier": map[string]any{"system": "http://fhir.nl/fhir/NamingSystem/ura", "value": "87654321"}},
-		"input": []any{input("authorization-base", "valueString", authBase), input("get-workflow-task", "valueBoolean", true)},
-	}
+	return fixtures.Notification("https://tools.ietf.org/html/rfc4122", value, nil)
 }
 
 // authBase is the credential inside every notification.
-const authBase = "c2VjcmV0LWF1dGhvcml6YXRpb24tYmFzZS10b2tlbg"
+const authBase = fixtures.AuthorizationBase
 
 // attack is one hostile request and the answer it must get.
 type attack struct {
@@ -218,7 +179,7 @@ func twiinToken(t *testing.T) string {
 
 func attacks(t *testing.T, s *stack) []attack {
 	good := sign(t, erpClaims("attacker"), nil)
-	pub, _ := x509.MarshalPKIXPublicKey(&testKey.PublicKey)
+	pub, _ := x509.MarshalPKIXPublicKey(&env.Key.PublicKey)
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})
 	hs, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, erpClaims("confused")).SignedString(pubPEM)
 	none := b64(map[string]any{"alg": "none", "typ": "JWT"}) + "." + b64(erpClaims("nobody")) + "."

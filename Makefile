@@ -78,6 +78,7 @@ FUZZ_TARGETS := \
 	./gateway/negotiate:FuzzNegotiate:200000 \
 	./gateway/template:FuzzParse:200000 \
 	./gateway/backend:FuzzField:100000 \
+	./gateway/backend:FuzzEncodeJSON:50000 \
 	./gateway:FuzzParseToken:100000
 
 # Long fuzzing: each target for FUZZTIME.

@@ -1,7 +1,9 @@
 package backend
 
 import (
+	"encoding/json"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -103,4 +105,66 @@ func TestFieldDeclaredOtherTypeHasNoFields(t *testing.T) {
 	if v, ok := resp("text/plain; charset=utf-8", `{"ok":"yes"}`).Field("ok"); !ok || v != "yes" {
 		t.Error("text/plain JSON not sniffed")
 	}
+}
+
+// encodeJSONReference is the encoding EncodeBody had before it wrote JSON
+// by hand: the same tree through encoding/json.
+func encodeJSONReference(fields []Field) []byte {
+	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
+	obj := map[string]any{}
+	for _, f := range fields {
+		m := obj
+		path := strings.Split(f.Name, ".")
+		for _, p := range path[:len(path)-1] {
+			sub, ok := m[p].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				m[p] = sub
+			}
+			m = sub
+		}
+		if f.IsList {
+			m[path[len(path)-1]] = f.Values
+		} else {
+			m[path[len(path)-1]] = f.Value
+		}
+	}
+	data, _ := json.Marshal(obj)
+	return data
+}
+
+// FuzzEncodeJSON: the hand-written JSON is byte for byte encoding/json's,
+// for any names (dotted, conflicting) and values (any bytes).
+func FuzzEncodeJSON(f *testing.F) {
+	f.Add("a.b", "x<&>\"\\\u2028\x01\xff", "a", "v", true)
+	f.Add("r.read", "Observation/1", "r", "\t\n\r\b\f", false)
+	f.Fuzz(func(t *testing.T, n1, v1, n2, v2 string, list bool) {
+		fields := []Field{{Name: n1, Value: v1}, {Name: n2, Value: v2}}
+		if list {
+			fields[1] = Field{Name: n2, IsList: true, Values: []string{v1, v2}}
+		}
+		want := encodeJSONReference(append([]Field(nil), fields...))
+		got, _ := EncodeBody("json", "", append([]Field(nil), fields...))
+		if string(got) != string(want) {
+			t.Fatalf("fields %+v:\n got %s\nwant %s", fields, got, want)
+		}
+	})
+}
+
+func BenchmarkEncodeBodyJSON(b *testing.B) {
+	fields := []Field{{Name: "actorRole", Value: "prescriber"}, {Name: "actorId", Value: "1-BENCH"}, {Name: "accessCode", Value: strings.Repeat("7", 64)},
+		{Name: "match.system", Value: "https://tools.ietf.org/html/rfc4122"}, {Name: "match.value", Value: "0f5f7c1e-8c2d-4a3b-9a51-2e6b5b0d7f11"},
+		{Name: "read", IsList: true, Values: []string{"Observation/123"}}}
+	b.Run("by hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			EncodeBody("json", "", append([]Field(nil), fields...))
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			encodeJSONReference(append([]Field(nil), fields...))
+		}
+	})
 }

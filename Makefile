@@ -71,6 +71,7 @@ FUZZ_TARGETS := \
 	./validation:FuzzPrescriptionID:50000 \
 	./validation:FuzzParseJSON:2000 \
 	./validation:FuzzFastPathAgrees:20000 \
+	./validation/jsontree:FuzzAgreesWithEncodingJSON:100000 \
 	./validation/fhirxml:FuzzToJSON:20000 \
 	./validation/profile:FuzzValidate:20000 \
 	./validation/fhirpathlite:FuzzHolds:20000 \

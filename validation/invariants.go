@@ -3,7 +3,7 @@ package validation
 import (
 	"bytes"
 	"encoding/json"
-	"io"
+	"github.com/fhirgate/fhirgate/validation/jsontree"
 	"strings"
 	"sync"
 
@@ -62,15 +62,13 @@ func decodeJSON(data []byte) map[string]any {
 	return res
 }
 
-// decodeJSONStrict is decodeJSON refusing anything after the value.
+// decodeJSONStrict is decodeJSON for the fast path: the same tree
+// (jsontree is held to encoding/json by its fuzz target), nothing but
+// whitespace after the object, at most MaxJSONDepth levels, without
+// encoding/json's reflection.
 func decodeJSONStrict(data []byte) map[string]any {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var res map[string]any
-	if dec.Decode(&res) != nil {
-		return nil
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	res, err := jsontree.DecodeObject(data, MaxJSONDepth)
+	if err != nil {
 		return nil
 	}
 	return res

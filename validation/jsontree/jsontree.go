@@ -1,0 +1,325 @@
+// Package jsontree decodes a JSON document into the generic tree
+// encoding/json builds with UseNumber — map[string]any, []any, string,
+// json.Number, bool, nil — for a JSON object at the top, without
+// reflection. It is as strict as encoding/json (RFC 8259: no leading
+// zeros, no trailing commas, no unescaped control characters, nothing but
+// whitespace after the value) and gives the same tree for every input
+// encoding/json accepts: invalid UTF-8 and lone surrogates become U+FFFD,
+// a repeated name keeps its last value. A fuzz target holds it to
+// encoding/json.
+package jsontree
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// ErrSyntax is any input encoding/json would refuse, or nesting deeper
+// than the limit.
+var ErrSyntax = errors.New("jsontree: invalid JSON")
+
+// DecodeObject decodes data, which must hold one JSON object, nested at
+// most maxDepth levels.
+func DecodeObject(data []byte, maxDepth int) (map[string]any, error) {
+	d := decoder{data: data, maxDepth: maxDepth}
+	d.space()
+	if d.i >= len(d.data) || d.data[d.i] != '{' {
+		return nil, ErrSyntax
+	}
+	v, ok := d.value(0)
+	if !ok {
+		return nil, ErrSyntax
+	}
+	d.space()
+	if d.i != len(d.data) {
+		return nil, ErrSyntax
+	}
+	return v.(map[string]any), nil
+}
+
+type decoder struct {
+	data     []byte
+	i        int
+	maxDepth int
+}
+
+func (d *decoder) space() {
+	for d.i < len(d.data) {
+		switch d.data[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *decoder) value(depth int) (any, bool) {
+	if d.i >= len(d.data) {
+		return nil, false
+	}
+	switch c := d.data[d.i]; {
+	case c == '{':
+		if depth >= d.maxDepth {
+			return nil, false
+		}
+		return d.object(depth + 1)
+	case c == '[':
+		if depth >= d.maxDepth {
+			return nil, false
+		}
+		return d.array(depth + 1)
+	case c == '"':
+		return d.string()
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.number()
+	case c == 't':
+		return true, d.literal("true")
+	case c == 'f':
+		return false, d.literal("false")
+	case c == 'n':
+		return nil, d.literal("null")
+	}
+	return nil, false
+}
+
+func (d *decoder) literal(word string) bool {
+	if len(d.data)-d.i < len(word) || string(d.data[d.i:d.i+len(word)]) != word {
+		return false
+	}
+	d.i += len(word)
+	return true
+}
+
+func (d *decoder) object(depth int) (any, bool) {
+	d.i++ // {
+	m := map[string]any{}
+	d.space()
+	if d.i < len(d.data) && d.data[d.i] == '}' {
+		d.i++
+		return m, true
+	}
+	for {
+		d.space()
+		if d.i >= len(d.data) || d.data[d.i] != '"' {
+			return nil, false
+		}
+		k, ok := d.string()
+		if !ok {
+			return nil, false
+		}
+		d.space()
+		if d.i >= len(d.data) || d.data[d.i] != ':' {
+			return nil, false
+		}
+		d.i++
+		d.space()
+		v, ok := d.value(depth)
+		if !ok {
+			return nil, false
+		}
+		m[k.(string)] = v
+		d.space()
+		if d.i >= len(d.data) {
+			return nil, false
+		}
+		switch d.data[d.i] {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return m, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+func (d *decoder) array(depth int) (any, bool) {
+	d.i++ // [
+	a := []any{}
+	d.space()
+	if d.i < len(d.data) && d.data[d.i] == ']' {
+		d.i++
+		return a, true
+	}
+	for {
+		d.space()
+		v, ok := d.value(depth)
+		if !ok {
+			return nil, false
+		}
+		a = append(a, v)
+		d.space()
+		if d.i >= len(d.data) {
+			return nil, false
+		}
+		switch d.data[d.i] {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return a, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// number reads the JSON number grammar exactly: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (d *decoder) number() (any, bool) {
+	start := d.i
+	if d.data[d.i] == '-' {
+		d.i++
+	}
+	digits := func() int {
+		n := 0
+		for d.i < len(d.data) && d.data[d.i] >= '0' && d.data[d.i] <= '9' {
+			d.i++
+			n++
+		}
+		return n
+	}
+	if d.i >= len(d.data) {
+		return nil, false
+	}
+	if d.data[d.i] == '0' {
+		d.i++
+	} else if digits() == 0 {
+		return nil, false
+	}
+	if d.i < len(d.data) && d.data[d.i] == '.' {
+		d.i++
+		if digits() == 0 {
+			return nil, false
+		}
+	}
+	if d.i < len(d.data) && (d.data[d.i] == 'e' || d.data[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.data) && (d.data[d.i] == '+' || d.data[d.i] == '-') {
+			d.i++
+		}
+		if digits() == 0 {
+			return nil, false
+		}
+	}
+	return json.Number(d.data[start:d.i]), true
+}
+
+// string reads a quoted string; the common case (no escape, valid UTF-8)
+// is one allocation.
+func (d *decoder) string() (any, bool) {
+	d.i++ // "
+	start := d.i
+	for d.i < len(d.data) {
+		c := d.data[d.i]
+		switch {
+		case c == '"':
+			s := string(d.data[start:d.i])
+			d.i++
+			return s, true
+		case c == '\\' || c >= utf8.RuneSelf:
+			return d.slowString(start)
+		case c < 0x20:
+			return nil, false
+		}
+		d.i++
+	}
+	return nil, false
+}
+
+// slowString decodes escapes and repairs invalid UTF-8 as encoding/json
+// does.
+func (d *decoder) slowString(start int) (any, bool) {
+	b := make([]byte, 0, d.i-start+16)
+	b = append(b, d.data[start:d.i]...)
+	for d.i < len(d.data) {
+		c := d.data[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return string(b), true
+		case c < 0x20:
+			return nil, false
+		case c == '\\':
+			d.i++
+			if d.i >= len(d.data) {
+				return nil, false
+			}
+			switch e := d.data[d.i]; e {
+			case '"', '\\', '/':
+				b = append(b, e)
+				d.i++
+			case 'b':
+				b = append(b, '\b')
+				d.i++
+			case 'f':
+				b = append(b, '\f')
+				d.i++
+			case 'n':
+				b = append(b, '\n')
+				d.i++
+			case 'r':
+				b = append(b, '\r')
+				d.i++
+			case 't':
+				b = append(b, '\t')
+				d.i++
+			case 'u':
+				r, ok := d.hex4(d.i + 1)
+				if !ok {
+					return nil, false
+				}
+				d.i += 5
+				if utf16.IsSurrogate(r) {
+					// A pair makes one rune; anything else is U+FFFD.
+					if r2, ok := d.pairLow(); ok {
+						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+							b = utf8.AppendRune(b, dec)
+							d.i += 6
+							continue
+						}
+					}
+					r = utf8.RuneError
+				}
+				b = utf8.AppendRune(b, r)
+			default:
+				return nil, false
+			}
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			d.i++
+		default:
+			r, size := utf8.DecodeRune(d.data[d.i:])
+			if r == utf8.RuneError && size == 1 {
+				b = utf8.AppendRune(b, utf8.RuneError)
+			} else {
+				b = append(b, d.data[d.i:d.i+size]...)
+			}
+			d.i += size
+		}
+	}
+	return nil, false
+}
+
+// pairLow reads a following \uXXXX, if there is one.
+func (d *decoder) pairLow() (rune, bool) {
+	if d.i+1 < len(d.data) && d.data[d.i] == '\\' && d.data[d.i+1] == 'u' {
+		return d.hex4(d.i + 2)
+	}
+	return 0, false
+}
+
+func (d *decoder) hex4(at int) (rune, bool) {
+	if at+4 > len(d.data) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(d.data[at:at+4]), 16, 32)
+	if err != nil {
+		return 0, false
+	}
+	return rune(n), true
+}

@@ -112,22 +112,20 @@ func (m *Model) acceptValue(t *typeInfo, v any, refTypes []string) bool {
 	return true
 }
 
-var relativeReference = regexp.MustCompile(`^([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}$`)
-
 // acceptReference takes a relative literal reference Type/id to a known
 // resource type the element allows (an element without the annotation
 // allows any, as in jsonformat). Absolute URLs, fragments and versioned
 // references are left to jsonformat.
 func (m *Model) acceptReference(ref string, allowed []string) bool {
-	sm := relativeReference.FindStringSubmatch(ref)
-	if sm == nil || m.resources[sm[1]] == nil {
+	typ, id, ok := strings.Cut(ref, "/")
+	if !ok || !isTypeName(typ) || !isID(id) || m.resources[typ] == nil {
 		return false
 	}
 	if len(allowed) == 0 {
 		return true
 	}
 	for _, a := range allowed {
-		if a == sm[1] || a == "Resource" {
+		if a == typ || a == "Resource" {
 			return true
 		}
 	}
@@ -135,16 +133,12 @@ func (m *Model) acceptReference(ref string, allowed []string) bool {
 }
 
 var (
-	idPattern   = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
-	codePattern = regexp.MustCompile(`^[^\s]+( [^\s]+)*$`)
 	oidPattern  = regexp.MustCompile(`^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$`)
 	uuidPattern = regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	// The date and time forms taken; others (leap seconds, years below
 	// 1000, fractions beyond nanoseconds) are left to jsonformat.
-	datePattern    = regexp.MustCompile(`^[1-9][0-9]{3}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$`)
-	dateTimeFull   = regexp.MustCompile(`^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9]|[+-]14:00)$`)
-	timePattern    = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?$`)
-	nonWhitespaces = regexp.MustCompile(`^\S+$`)
+	datePattern = regexp.MustCompile(`^[1-9][0-9]{3}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$`)
+	timePattern = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?$`)
 )
 
 func acceptPrimitive(t *typeInfo, v any) bool {
@@ -171,13 +165,13 @@ func acceptPrimitive(t *typeInfo, v any) bool {
 		if t.codes != nil {
 			return t.codes[s]
 		}
-		return codePattern.MatchString(s)
+		return isCode(s)
 	case "id":
-		return idPattern.MatchString(s)
+		return isID(s)
 	case "uri", "url", "canonical":
 		// jsonformat parses these (a bad %-escape is refused).
 		_, err := url.Parse(s)
-		return err == nil && nonWhitespaces.MatchString(s)
+		return err == nil && noSpace(s)
 	case "oid":
 		return oidPattern.MatchString(s)
 	case "uuid":
@@ -223,9 +217,125 @@ func validDate(s string) bool {
 }
 
 func validDateTime(s string) bool {
-	if !dateTimeFull.MatchString(s) {
+	if !isFullDateTime(s) {
 		return false
 	}
 	_, err := time.Parse(time.RFC3339Nano, s)
 	return err == nil
+}
+
+// The checks below are the regular expressions they replace, by hand (the
+// hot path runs them for every primitive); accept_test.go holds each to
+// its expression.
+
+// isSpace is RE2's \s: tab, newline, form feed, carriage return, space.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' }
+
+// isCode is ^[^\s]+( [^\s]+)*$.
+func isCode(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ' ' {
+			if s[i-1] == ' ' {
+				return false
+			}
+		} else if isSpace(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isID is ^[A-Za-z0-9\-.]{1,64}$.
+func isID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// isTypeName is ^[A-Z][A-Za-z]+$.
+func isTypeName(s string) bool {
+	if len(s) < 2 || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// noSpace is ^\S+$.
+func noSpace(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if isSpace(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isFullDateTime is
+// ^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9]|[+-]14:00)$
+func isFullDateTime(s string) bool {
+	if len(s) < 20 {
+		return false
+	}
+	digit := func(i int) bool { return s[i] >= '0' && s[i] <= '9' }
+	for _, i := range []int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if !digit(i) {
+			return false
+		}
+	}
+	if s[0] == '0' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return false
+	}
+	two := func(i int) int { return int(s[i]-'0')*10 + int(s[i+1]-'0') }
+	if mo := two(5); mo < 1 || mo > 12 {
+		return false
+	}
+	if d := two(8); d < 1 || d > 31 {
+		return false
+	}
+	if two(11) > 23 || two(14) > 59 || two(17) > 59 {
+		return false
+	}
+	rest := s[19:]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 || n > 10 {
+			return false
+		}
+		rest = rest[n:]
+	}
+	if rest == "Z" {
+		return true
+	}
+	if len(rest) != 6 || (rest[0] != '+' && rest[0] != '-') || rest[3] != ':' {
+		return false
+	}
+	for _, i := range []int{1, 2, 4, 5} {
+		if rest[i] < '0' || rest[i] > '9' {
+			return false
+		}
+	}
+	h, m := int(rest[1]-'0')*10+int(rest[2]-'0'), int(rest[4]-'0')*10+int(rest[5]-'0')
+	return (h <= 13 && m <= 59) || (h == 14 && m == 0)
 }

@@ -200,8 +200,14 @@ func (c *Client) retryable(ctx context.Context, resp *Response, f *Failure, idem
 
 // once sends one attempt to inst within the per-try timeout.
 func (c *Client) once(ctx context.Context, inst *instance, r *Request) (*Response, *Failure) {
-	tctx, cancel := context.WithTimeout(ctx, c.tryTimeout)
-	defer cancel()
+	tctx := ctx
+	if c.tryTimeout < c.timeout {
+		// A try shorter than the call gets its own deadline; otherwise the
+		// call's deadline (the caller's ctx) is the try's.
+		var cancel context.CancelFunc
+		tctx, cancel = context.WithTimeout(ctx, c.tryTimeout)
+		defer cancel()
+	}
 	base := inst.base
 	u := base.Scheme + "://" + base.Host + base.EscapedPath() + r.Path
 	if len(r.Query) > 0 {

@@ -354,11 +354,15 @@ func (l *loader) rateLimit(path string, rl *RateLimit) {
 	}
 }
 
-// ApplyBackendDefaults fills in the defaults of a backend built in code
-// (tests, embedding) as Load does for one read from a file.
-func ApplyBackendDefaults(b *Backend) {
+// ApplyBackendDefaults checks a backend built in code (tests, embedding)
+// and fills in its defaults, as Load does for one read from a file.
+func ApplyBackendDefaults(b *Backend) error {
 	l := &loader{}
-	l.resilience("backend", b)
+	l.backend("backend", b)
+	if len(l.errs) > 0 {
+		return l.errs
+	}
+	return nil
 }
 
 // resilience fills in the backend's retry, health-check, ejection and

@@ -89,17 +89,14 @@ func (m *Metrics) ConfigLoaded(ok bool, unixSeconds float64) {
 // and connects the breakers of a table about to serve to the gauge. A new
 // table starts with closed breakers.
 func (m *Metrics) knownBackends(t *Table) {
-	for _, b := range t.bases {
-		for _, r := range b.routes {
-			c := r.client
-			gauge := m.breakerOpen.WithLabelValues(c.Name)
-			gauge.Set(0)
-			c.OnBreakerChange = func(open bool) {
-				if open {
-					gauge.Set(1)
-				} else {
-					gauge.Set(0)
-				}
+	for name, c := range t.clients {
+		gauge := m.breakerOpen.WithLabelValues(name)
+		gauge.Set(0)
+		c.OnBreakerChange = func(open bool) {
+			if open {
+				gauge.Set(1)
+			} else {
+				gauge.Set(0)
 			}
 		}
 	}

@@ -7,11 +7,9 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,53 +20,8 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/test/testpki"
 )
-
-// testPKI is a CA with a server and a client certificate, as PEM files.
-type testPKI struct {
-	dir                       string
-	caFile, certFile, keyFile string
-	clientCert                tls.Certificate
-	otherClient               tls.Certificate // from another CA
-	pool                      *x509.CertPool
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	p := &testPKI{dir: t.TempDir(), pool: x509.NewCertPool()}
-	newCA := func(name string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
-		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
-			NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-		c, _ := x509.ParseCertificate(der)
-		return c, k, der
-	}
-	issue := func(ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, usage x509.ExtKeyUsage) ([]byte, []byte) {
-		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
-			NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-		der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		kder, _ := x509.MarshalECPrivateKey(k)
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-	}
-	ca, caKey, caDER := newCA("fhirgate test CA")
-	p.pool.AddCert(ca)
-	write := func(name string, data []byte) string {
-		f := filepath.Join(p.dir, name)
-		os.WriteFile(f, data, 0o600)
-		return f
-	}
-	p.caFile = write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
-	cert, key := issue(ca, caKey, "gateway", x509.ExtKeyUsageServerAuth)
-	p.certFile, p.keyFile = write("server.pem", cert), write("server.key", key)
-	cc, ck := issue(ca, caKey, "pharmacy-system", x509.ExtKeyUsageClientAuth)
-	p.clientCert, _ = tls.X509KeyPair(cc, ck)
-	other, otherKey, _ := newCA("somebody else")
-	oc, ok := issue(other, otherKey, "intruder", x509.ExtKeyUsageClientAuth)
-	p.otherClient, _ = tls.X509KeyPair(oc, ok)
-	return p
-}
 
 // runServer starts a Server for the test configuration with the given
 // server and base settings, and returns its FHIR address.
@@ -80,7 +33,7 @@ func runServer(t *testing.T, serverYAML, baseExtra string, backendURL string) st
 // runServerAdmin is runServer returning the admin address too.
 func runServerAdmin(t *testing.T, serverYAML, baseExtra string, backendURL string) (string, string) {
 	t.Helper()
-	key, _ := rsa2048(t)
+	key, _ := publicKeyPEM(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "key.pem"), key, 0o644)
 	free := func() string {
@@ -137,7 +90,8 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 	}
 }
 
-func rsa2048(t *testing.T) ([]byte, error) {
+// publicKeyPEM is a fresh P-256 public key in PEM (the test routes' pem_file).
+func publicKeyPEM(t *testing.T) ([]byte, error) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), err
@@ -149,11 +103,12 @@ func rsa2048(t *testing.T) ([]byte, error) {
 func TestTLSListenerWithClientCertificates(t *testing.T) {
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }))
 	defer be.Close()
-	pki := newTestPKI(t)
-	addr := runServer(t, "tls: {cert_file: "+pki.certFile+", key_file: "+pki.keyFile+", client_ca_file: "+pki.caFile+"}",
+	ca, other := testpki.NewCA(t, "fhirgate test CA"), testpki.NewCA(t, "somebody else")
+	server, client, intruder := ca.Server("gateway"), ca.Client("pharmacy-system"), other.Client("intruder")
+	addr := runServer(t, "tls: {cert_file: "+server.CertFile+", key_file: "+server.KeyFile+", client_ca_file: "+ca.File+"}",
 		"    client_rate_limit: {requests: 1, per: 1h, burst: 2}\n", be.URL)
 	get := func(cert *tls.Certificate) (*http.Response, error) {
-		tc := &tls.Config{RootCAs: pki.pool}
+		tc := &tls.Config{RootCAs: ca.Pool}
 		if cert != nil {
 			tc.Certificates = []tls.Certificate{*cert}
 		}
@@ -161,7 +116,7 @@ func TestTLSListenerWithClientCertificates(t *testing.T) {
 		return c.Get("https://" + addr + "/fhir/metadata")
 	}
 	for i, want := range []int{200, 200, 429} {
-		resp, err := get(&pki.clientCert)
+		resp, err := get(&client.TLS)
 		if err != nil {
 			t.Fatalf("request %d with a client certificate: %v", i, err)
 		}
@@ -177,7 +132,7 @@ func TestTLSListenerWithClientCertificates(t *testing.T) {
 	if _, err := get(nil); err == nil {
 		t.Error("a client without certificate got through")
 	}
-	if _, err := get(&pki.otherClient); err == nil {
+	if _, err := get(&intruder.TLS); err == nil {
 		t.Error("a certificate from another CA got through")
 	}
 	if resp, err := http.Get("http://" + addr + "/fhir/metadata"); err == nil && resp.StatusCode < 400 {

@@ -27,6 +27,9 @@ import (
 type Table struct {
 	cfg   *config.Config
 	bases []*base
+	// clients are the backend clients by backend name, shared by the
+	// routes that call them.
+	clients map[string]*backend.Client
 }
 
 type base struct {
@@ -144,6 +147,7 @@ func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
 		c.Start(ctx)
 		clients[name] = c
 	}
+	t.clients = clients
 	for _, bc := range cfg.Bases {
 		b := &base{cfg: bc, prefix: bc.Path, auth: profiles[bc.Auth]}
 		if rl := bc.ClientRateLimit; rl != nil {
@@ -453,9 +457,7 @@ func (p *params) get(k string) (string, bool) {
 // Close releases what the table holds open: its backend clients' idle
 // connections.
 func (t *Table) Close() {
-	for _, b := range t.bases {
-		for _, r := range b.routes {
-			r.client.Close()
-		}
+	for _, c := range t.clients {
+		c.Close()
 	}
 }

@@ -76,28 +76,34 @@ func EncodeBody(encoding, root string, fields []Field) ([]byte, string) {
 		b.WriteString("</" + root + ">")
 		return []byte(b.String()), "application/xml; charset=utf-8"
 	default:
-		obj := map[string]any{}
-		for _, f := range fields {
-			m := obj
-			path := strings.Split(f.Name, ".")
-			for _, p := range path[:len(path)-1] {
-				sub, ok := m[p].(map[string]any)
-				if !ok {
-					sub = map[string]any{}
-					m[p] = sub
-				}
-				m = sub
-			}
-			if f.IsList {
-				m[path[len(path)-1]] = f.Values
-			} else {
-				m[path[len(path)-1]] = f.Value
-			}
-		}
 		// Written by hand, as encoding/json would (keys sorted, HTML-safe
 		// escaping), without its reflection: the body of every call.
-		return appendJSONValue(make([]byte, 0, 256), obj), "application/json"
+		return appendJSONValue(make([]byte, 0, 256), jsonTree(fields)), "application/json"
 	}
+}
+
+// jsonTree nests fields (in order; a later field wins a conflict) into
+// objects by their dotted names.
+func jsonTree(fields []Field) map[string]any {
+	obj := map[string]any{}
+	for _, f := range fields {
+		m := obj
+		path := strings.Split(f.Name, ".")
+		for _, p := range path[:len(path)-1] {
+			sub, ok := m[p].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				m[p] = sub
+			}
+			m = sub
+		}
+		if f.IsList {
+			m[path[len(path)-1]] = f.Values
+		} else {
+			m[path[len(path)-1]] = f.Value
+		}
+	}
+	return obj
 }
 
 // appendJSONValue writes the tree EncodeBody builds: objects, strings and

@@ -107,29 +107,11 @@ func TestFieldDeclaredOtherTypeHasNoFields(t *testing.T) {
 	}
 }
 
-// encodeJSONReference is the encoding EncodeBody had before it wrote JSON
-// by hand: the same tree through encoding/json.
+// encodeJSONReference is the same tree through encoding/json, the
+// encoding EncodeBody had before it wrote JSON by hand.
 func encodeJSONReference(fields []Field) []byte {
 	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
-	obj := map[string]any{}
-	for _, f := range fields {
-		m := obj
-		path := strings.Split(f.Name, ".")
-		for _, p := range path[:len(path)-1] {
-			sub, ok := m[p].(map[string]any)
-			if !ok {
-				sub = map[string]any{}
-				m[p] = sub
-			}
-			m = sub
-		}
-		if f.IsList {
-			m[path[len(path)-1]] = f.Values
-		} else {
-			m[path[len(path)-1]] = f.Value
-		}
-	}
-	data, _ := json.Marshal(obj)
+	data, _ := json.Marshal(jsonTree(fields))
 	return data
 }
 

@@ -2,26 +2,18 @@ package backend
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/test/testpki"
 )
 
 // counting is a real loopback backend that counts the calls it gets.
@@ -71,7 +63,9 @@ func backendConfig(t *testing.T, urls []string, edit func(b *config.Backend)) *c
 	if edit != nil {
 		edit(b)
 	}
-	config.ApplyBackendDefaults(b)
+	if err := config.ApplyBackendDefaults(b); err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
 
@@ -307,48 +301,25 @@ func TestCircuitBreaker(t *testing.T) {
 // TestMutualTLS: the backend requires a client certificate from its CA;
 // the configured one is presented, and without it the call fails.
 func TestMutualTLS(t *testing.T) {
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	ca, _ := x509.ParseCertificate(caDER)
-	issue := func(name string, usage x509.ExtKeyUsage, serial int64) (certPEM, keyPEM []byte) {
-		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
-			NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{usage}, DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-		der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		kder, _ := x509.MarshalECPrivateKey(k)
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-	}
-	srvCert, srvKey := issue("legacy.test", x509.ExtKeyUsageServerAuth, 2)
-	cliCert, cliKey := issue("fhirgate", x509.ExtKeyUsageClientAuth, 3)
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		os.WriteFile(p, data, 0o600)
-		return p
-	}
-	caFile := write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
-	pair, _ := tls.X509KeyPair(srvCert, srvKey)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
+	ca := testpki.NewCA(t, "test CA")
+	server, client := ca.Server("legacy.test"), ca.Client("fhirgate")
 	var clientCN atomic.Value
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		clientCN.Store(r.TLS.PeerCertificates[0].Subject.CommonName)
 		ok(w, r)
 	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{server.TLS}, ClientCAs: ca.Pool, ClientAuth: tls.RequireAndVerifyClientCert}
 	srv.StartTLS()
 	defer srv.Close()
 
 	withCert := newClient(t, backendConfig(t, []string{srv.URL}, func(b *config.Backend) {
-		b.TLS = &config.BackendTLS{CAFile: caFile, CertFile: write("cli.pem", cliCert), KeyFile: write("cli.key", cliKey), ServerName: "legacy.test"}
+		b.TLS = &config.BackendTLS{CAFile: ca.File, CertFile: client.CertFile, KeyFile: client.KeyFile, ServerName: "legacy.test"}
 	}))
 	if resp, f, _ := call(t, withCert, false, time.Second); f != nil || resp.Status != 200 || clientCN.Load() != "fhirgate" {
 		t.Errorf("mTLS call: %+v %v, client %v", resp, f, clientCN.Load())
 	}
 	without := newClient(t, backendConfig(t, []string{srv.URL}, func(b *config.Backend) {
-		b.TLS = &config.BackendTLS{CAFile: caFile, ServerName: "legacy.test"}
+		b.TLS = &config.BackendTLS{CAFile: ca.File, ServerName: "legacy.test"}
 		b.Retry.Attempts = 1
 	}))
 	if _, f, _ := call(t, without, false, time.Second); f == nil {

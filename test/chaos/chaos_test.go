@@ -61,30 +61,15 @@ func startGateway(t *testing.T, fach, gtkBlock string, extra ...string) *gateway
 func startGatewayOn(t *testing.T, cpus, fach, gtkBlock string, extra ...string) *gateway {
 	t.Helper()
 	gw, admin := procs.FreeAddr(t), procs.FreeAddr(t)
-	data, err := os.ReadFile("../../routes.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	profiles, _ := filepath.Abs("../../profiles")
 	pairs := []string{
 		// The Twiin IDP's key from a file: the GtKs come and go here.
 		"      jwks_url: http://127.0.0.1:9102/demo/jwks.json\n      refresh: 15m\n", "      pem_file: " + env.PubKeyFile + "\n",
 		"127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9101", fach,
-		"[profiles/", "[" + profiles + "/", ": profiles/", ": " + profiles + "/",
 		"  gtk:\n    urls: [http://127.0.0.1:9102]\n    timeout: 5s\n", "  gtk:\n" + gtkBlock,
 		"requests: 20\n      per: 1s\n      burst: 40", "requests: 1000000\n      per: 1s\n      burst: 1000000",
 		"audit:\n  output: stderr", "audit:\n  output: none",
 	}
-	pairs = append(pairs, extra...)
-	cfg := string(data)
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if !strings.Contains(cfg, pairs[i]) {
-			t.Fatalf("routes.yaml lacks %q", pairs[i])
-		}
-		cfg = strings.ReplaceAll(cfg, pairs[i], pairs[i+1])
-	}
-	file := filepath.Join(t.TempDir(), "routes.yaml")
-	os.WriteFile(file, []byte(cfg), 0o644)
+	file := procs.WriteRoutes(t, "../../routes.yaml", append(pairs, extra...)...)
 	g := &gateway{url: "http://" + gw, admin: "http://" + admin}
 	args := []string{"serve", "--config", file, "--watch", "0"}
 	if cpus == "" {

@@ -232,30 +232,9 @@ func readAll(resp *http.Response) string {
 	return string(b)
 }
 
-// writeRoutes copies the configuration src to a temporary file with the
-// old, new pairs replaced in order (each old must occur) and the
-// repository-relative profiles/ paths made absolute, and returns its path.
+// writeRoutes is procs.WriteRoutes: src with old, new pairs replaced and
+// profile paths made absolute.
 func writeRoutes(t *testing.T, src string, pairs ...string) string {
 	t.Helper()
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := string(data)
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if !strings.Contains(cfg, pairs[i]) {
-			t.Fatalf("%s does not contain %q", src, pairs[i])
-		}
-		cfg = strings.ReplaceAll(cfg, pairs[i], pairs[i+1])
-	}
-	dir, err := filepath.Abs("../../profiles")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = strings.NewReplacer("[profiles/", "["+dir+"/", ": profiles/", ": "+dir+"/").Replace(cfg)
-	file := filepath.Join(t.TempDir(), "routes.yaml")
-	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return file
+	return procs.WriteRoutes(t, src, pairs...)
 }

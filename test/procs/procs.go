@@ -17,6 +17,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -179,4 +181,36 @@ func Main(m *testing.M, prefix string, env **Env) int {
 	defer cleanup()
 	*env = e
 	return m.Run()
+}
+
+// WriteRoutes copies the configuration src (relative to the test's
+// package, e.g. ../../routes.yaml) to a temporary file with the old, new
+// pairs replaced in order (each old must occur) and the
+// repository-relative profiles/ paths made absolute, and returns its path.
+func WriteRoutes(t testing.TB, src string, pairs ...string) string {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(data)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !strings.Contains(cfg, pairs[i]) {
+			t.Fatalf("%s does not contain %q", src, pairs[i])
+		}
+		cfg = strings.ReplaceAll(cfg, pairs[i], pairs[i+1])
+	}
+	dir := filepath.Join(RepoRoot(), "profiles")
+	cfg = strings.NewReplacer("[profiles/", "["+dir+"/", ": profiles/", ": "+dir+"/").Replace(cfg)
+	file := filepath.Join(t.TempDir(), "routes.yaml")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// RepoRoot is the repository's directory (this file is test/procs/procs.go).
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
 }

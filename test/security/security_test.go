@@ -81,14 +81,8 @@ func startStack(t *testing.T) *stack {
 			c.Close()
 		}
 	}()
-	data, err := os.ReadFile("../../routes.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	profiles, _ := filepath.Abs("../../profiles")
-	cfg := strings.NewReplacer(
+	file := procs.WriteRoutes(t, "../../routes.yaml",
 		"127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9101", fach, "127.0.0.1:9102", gtk,
-		"[profiles/", "["+profiles+"/", ": profiles/", ": "+profiles+"/",
 		"  # otlp_endpoint: http://127.0.0.1:4318", "  otlp_endpoint: "+cs.URL,
 		"requests: 20\n      per: 1s\n      burst: 40", "requests: 100000\n      per: 1s\n      burst: 100000",
 		"  max_body_bytes: 1048576\n", "  max_body_bytes: 1048576\n  read_timeout: 1s\n",
@@ -96,9 +90,7 @@ func startStack(t *testing.T) *stack {
 		"          path: /gtk/v2/notifications\n", "          path: /gtk/v2/notifications\n          headers: {X-Notification-Id: \"${resource.identifier.value}\"}\n",
 		// Any id reaches the backend call, to attack the path template.
 		"            format: prescription-id\n", "            format: regex\n            pattern: \".*\"\n",
-	).Replace(string(data))
-	file := filepath.Join(t.TempDir(), "routes.yaml")
-	os.WriteFile(file, []byte(cfg), 0o644)
+	)
 	s := &stack{gw: "http://" + gw, admin: "http://" + admin, fach: "http://" + fach, gtk: "http://" + gtk, collector: col, evil: evil.Addr().String(), evilHits: hits}
 	fp := procs.Start(t, filepath.Join(env.BinDir, "legacysim"), "fachdienst", "--listen", fach, "--idp-key", env.KeyFile)
 	gp := procs.Start(t, filepath.Join(env.BinDir, "legacysim"), "gtk", "--listen", gtk, "--idp-key", env.KeyFile)

@@ -249,46 +249,32 @@ func (d *decoder) slowString(start int) (any, bool) {
 			if d.i >= len(d.data) {
 				return nil, false
 			}
-			switch e := d.data[d.i]; e {
-			case '"', '\\', '/':
-				b = append(b, e)
+			e := d.data[d.i]
+			if r, ok := simpleEscapes[e]; ok {
+				b = append(b, r)
 				d.i++
-			case 'b':
-				b = append(b, '\b')
-				d.i++
-			case 'f':
-				b = append(b, '\f')
-				d.i++
-			case 'n':
-				b = append(b, '\n')
-				d.i++
-			case 'r':
-				b = append(b, '\r')
-				d.i++
-			case 't':
-				b = append(b, '\t')
-				d.i++
-			case 'u':
-				r, ok := d.hex4(d.i + 1)
-				if !ok {
-					return nil, false
-				}
-				d.i += 5
-				if utf16.IsSurrogate(r) {
-					// A pair makes one rune; anything else is U+FFFD.
-					if r2, ok := d.pairLow(); ok {
-						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-							b = utf8.AppendRune(b, dec)
-							d.i += 6
-							continue
-						}
-					}
-					r = utf8.RuneError
-				}
-				b = utf8.AppendRune(b, r)
-			default:
+				continue
+			}
+			if e != 'u' {
 				return nil, false
 			}
+			r, ok := d.hex4(d.i + 1)
+			if !ok {
+				return nil, false
+			}
+			d.i += 5
+			if utf16.IsSurrogate(r) {
+				// A pair makes one rune; anything else is U+FFFD.
+				if r2, ok := d.pairLow(); ok {
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						b = utf8.AppendRune(b, dec)
+						d.i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			b = utf8.AppendRune(b, r)
 		case c < utf8.RuneSelf:
 			b = append(b, c)
 			d.i++
@@ -304,6 +290,9 @@ func (d *decoder) slowString(start int) (any, bool) {
 	}
 	return nil, false
 }
+
+// simpleEscapes are the one-character escapes after a backslash.
+var simpleEscapes = map[byte]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // pairLow reads a following \uXXXX, if there is one.
 func (d *decoder) pairLow() (rune, bool) {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -92,7 +93,9 @@ func capabilityStatement(b *base, version validation.Version, built time.Time) (
 			res.interactions[r.cfg.Interaction] = true
 		}
 		if r.cfg.Request != nil && r.cfg.Request.Profile != "" {
-			res.profiles = appendNew(res.profiles, r.cfg.Request.Profile)
+			if !slices.Contains(res.profiles, r.cfg.Request.Profile) {
+				res.profiles = append(res.profiles, r.cfg.Request.Profile)
+			}
 		}
 	}
 	var resources []any
@@ -173,15 +176,6 @@ func capabilityStatement(b *base, version validation.Version, built time.Time) (
 		return nil, err
 	}
 	return &capability{json: data, xml: x}, nil
-}
-
-func appendNew(list []string, s string) []string {
-	for _, v := range list {
-		if v == s {
-			return list
-		}
-	}
-	return append(list, s)
 }
 
 // serveCapability answers GET [base]/metadata (FHIR capabilities

@@ -2,7 +2,6 @@ package validation
 
 import (
 	"bytes"
-	"encoding/json"
 	"github.com/fhirgate/fhirgate/validation/jsontree"
 	"strings"
 	"sync"
@@ -53,19 +52,17 @@ func compiledInvariant(path, expr string) *compiledExpr {
 // decodeJSON decodes a resource keeping numbers' digits; nil when data is
 // not a JSON object.
 func decodeJSON(data []byte) map[string]any {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var res map[string]any
-	if dec.Decode(&res) != nil {
+	v, err := jsontree.DecodeFirst(data)
+	if err != nil {
 		return nil
 	}
+	res, _ := v.(map[string]any)
 	return res
 }
 
 // decodeJSONStrict is decodeJSON for the fast path: the same tree
-// (jsontree is held to encoding/json by its fuzz target), nothing but
-// whitespace after the object, at most MaxJSONDepth levels, without
-// encoding/json's reflection.
+// (jsontree is held to encoding/json by its fuzz target), but nothing may
+// follow the object and it may nest at most MaxJSONDepth levels.
 func decodeJSONStrict(data []byte) map[string]any {
 	res, err := jsontree.DecodeObject(data, MaxJSONDepth)
 	if err != nil {

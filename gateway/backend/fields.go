@@ -59,17 +59,7 @@ func (r *Response) parseBody() {
 	}
 	switch {
 	case isJSON:
-		// An object (the usual answer) without reflection; anything else
-		// — arrays, or bytes after the value, which encoding/json's
-		// Decoder tolerates — the way it always was read.
-		if obj, err := jsontree.DecodeObject(r.Body, 64); err == nil {
-			r.fields.json = obj
-			return
-		}
-		dec := json.NewDecoder(bytes.NewReader(r.Body))
-		dec.UseNumber()
-		var v any
-		if dec.Decode(&v) == nil {
+		if v, err := jsontree.DecodeFirst(r.Body); err == nil {
 			r.fields.json = v
 		}
 	case isXML:

@@ -10,6 +10,7 @@
 package jsontree
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -311,4 +312,24 @@ func (d *decoder) hex4(at int) (rune, bool) {
 		return 0, false
 	}
 	return rune(n), true
+}
+
+// MaxDepth is encoding/json's own nesting limit.
+const MaxDepth = 10000
+
+// DecodeFirst reads the first JSON value of data exactly as encoding/json's
+// Decoder with UseNumber does — bytes after it are not looked at — taking
+// the reflection-free path whenever data is one object and nothing else
+// (the usual case), encoding/json otherwise.
+func DecodeFirst(data []byte) (any, error) {
+	if obj, err := DecodeObject(data, MaxDepth); err == nil {
+		return obj, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }

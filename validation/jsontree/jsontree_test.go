@@ -47,6 +47,14 @@ func depth(data []byte) int {
 
 func agree(t *testing.T, data []byte) {
 	t.Helper()
+	// DecodeFirst is encoding/json's Decoder, whatever follows the value.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var first any
+	firstErr := dec.Decode(&first)
+	if got, err := DecodeFirst(data); (err == nil) != (firstErr == nil) || (err == nil && !reflect.DeepEqual(got, first)) {
+		t.Fatalf("DecodeFirst(%q) = %#v, %v; encoding/json's Decoder: %#v, %v", data, got, err, first, firstErr)
+	}
 	want, ok := reference(data)
 	got, err := DecodeObject(data, 10000)
 	if ok && depth(data) > 10000 {

@@ -75,6 +75,7 @@ FUZZ_TARGETS := \
 	./validation/fhirxml:FuzzToJSON:20000 \
 	./validation/fhirxml:FuzzHandChecks:100000 \
 	./validation/profile:FuzzValidate:20000 \
+	./validation/profile:FuzzAnyValueAtAgrees:50000 \
 	./validation/fhirpathlite:FuzzHolds:20000 \
 	./config:FuzzParse:30000 \
 	./gateway/negotiate:FuzzNegotiate:200000 \

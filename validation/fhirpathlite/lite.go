@@ -48,8 +48,8 @@ func Compile(src string) (e *Expr, ok bool) {
 // unless the result is a single false (an empty result holds). ok is false
 // when the expression cannot be evaluated exactly here.
 func (e *Expr) Holds(resource map[string]any) (holds, ok bool) {
-	ev := &evaluator{}
-	out := ev.eval(e.root, []any{resource})
+	var ev evaluator
+	out := ev.eval(e.root, ev.one(resource))
 	if ev.declined {
 		return false, false
 	}
@@ -66,11 +66,12 @@ func (e *Expr) Holds(resource map[string]any) (holds, ok bool) {
 // digits, booleans as true/false). ok is false when the expression cannot
 // be evaluated exactly here or selects something that is not a primitive.
 func (e *Expr) Strings(resource map[string]any) (values []string, ok bool) {
-	ev := &evaluator{}
-	out := ev.eval(e.root, []any{resource})
+	var ev evaluator
+	out := ev.eval(e.root, ev.one(resource))
 	if ev.declined {
 		return nil, false
 	}
+	values = make([]string, 0, len(out))
 	for _, v := range out {
 		switch x := v.(type) {
 		case string:
@@ -105,6 +106,7 @@ const (
 type node struct {
 	kind  kind
 	name  string // member, function or operator
+	ext   string // a member's primitive extension: "_" + name
 	input *node  // nil: the focus ($this of the enclosing scope)
 	args  []*node
 	str   string
@@ -116,7 +118,24 @@ type node struct {
 // subset cannot answer exactly.
 type evaluator struct {
 	declined bool
+	// arena holds the collections of one evaluation: each is carved out
+	// of it with its capacity fixed, so they never overlap and an
+	// evaluation costs a few allocations rather than one per step.
+	arena []any
 }
+
+// make returns an empty collection with room for n items.
+func (ev *evaluator) make(n int) []any {
+	if cap(ev.arena)-len(ev.arena) < n {
+		ev.arena = make([]any, 0, max(32, n))
+	}
+	start := len(ev.arena)
+	ev.arena = ev.arena[:start+n]
+	return ev.arena[start:start:start+n]
+}
+
+// one returns the collection of the single item x.
+func (ev *evaluator) one(x any) []any { return append(ev.make(1), x) }
 
 func (ev *evaluator) decline() []any { ev.declined = true; return nil }
 
@@ -127,11 +146,11 @@ func (ev *evaluator) eval(n *node, focus []any) []any {
 	}
 	switch n.kind {
 	case kString:
-		return []any{n.str}
+		return ev.one(n.str)
 	case kInt:
-		return []any{n.num}
+		return ev.one(n.num)
 	case kBool:
-		return []any{n.bool}
+		return ev.one(n.bool)
 	case kEmpty:
 		return nil
 	case kThis:
@@ -150,7 +169,7 @@ func (ev *evaluator) eval(n *node, focus []any) []any {
 			}
 			return ev.decline()
 		}
-		return ev.member(in, n.name)
+		return ev.member(in, n.name, n.ext)
 	case kFunc:
 		in := focus
 		if n.input != nil {
@@ -164,17 +183,18 @@ func (ev *evaluator) eval(n *node, focus []any) []any {
 }
 
 // member navigates to name in every object of in.
-func (ev *evaluator) member(in []any, name string) []any {
+func (ev *evaluator) member(in []any, name, extName string) []any {
 	if name == "resourceType" {
 		return ev.decline()
 	}
-	var out []any
+	// First pass: what declines, and how many items there are.
+	n := 0
 	for _, item := range in {
 		obj, ok := item.(map[string]any)
 		if !ok {
 			continue // a primitive has no members in JSON form
 		}
-		if _, ext := obj["_"+name]; ext {
+		if _, ext := obj[extName]; ext {
 			return ev.decline()
 		}
 		v, ok := obj[name]
@@ -191,14 +211,29 @@ func (ev *evaluator) member(in []any, name string) []any {
 				if x == nil {
 					return ev.decline()
 				}
-				out = append(out, x)
 			}
+			n += len(list)
 			continue
 		}
 		if v == nil {
 			return ev.decline()
 		}
-		out = append(out, v)
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	out := ev.make(n)
+	for _, item := range in {
+		if obj, ok := item.(map[string]any); ok {
+			switch v := obj[name].(type) {
+			case nil:
+			case []any:
+				out = append(out, v...)
+			default:
+				out = append(out, v)
+			}
+		}
 	}
 	return out
 }
@@ -209,54 +244,60 @@ func (ev *evaluator) call(n *node, in []any) []any {
 		if len(n.args) == 1 {
 			in = ev.where(n.args[0], in)
 		}
-		return []any{len(in) > 0}
+		return ev.one(len(in) > 0)
 	case "empty":
-		return []any{len(in) == 0}
+		return ev.one(len(in) == 0)
 	case "count":
-		return []any{int64(len(in))}
+		return ev.one(int64(len(in)))
 	case "not":
 		b, ok := ev.boolean(in)
 		if !ok {
 			return nil
 		}
-		return []any{!b}
+		return ev.one(!b)
 	case "hasValue":
 		// The specification says false for several items; the full
 		// engine says true when any has a value: declined.
 		switch {
 		case len(in) == 0:
-			return []any{false}
+			return ev.one(false)
 		case len(in) > 1:
 			return ev.decline()
 		}
 		_, complex := in[0].(map[string]any)
-		return []any{!complex}
+		return ev.one(!complex)
 	case "where":
 		return ev.where(n.args[0], in)
 	case "all":
+		one := ev.make(1)[:1]
 		for _, item := range in {
-			r := ev.eval(n.args[0], []any{item})
+			one[0] = item
+			r := ev.eval(n.args[0], one)
 			if len(r) == 0 {
-				return []any{false}
+				return ev.one(false)
 			}
 			b, isBool := r[0].(bool)
 			if !isBool {
 				return ev.decline()
 			}
 			if !b {
-				return []any{false}
+				return ev.one(false)
 			}
 		}
-		return []any{true}
+		return ev.one(true)
 	}
 	return ev.decline()
 }
 
 // where keeps the items for which criteria is a single true.
 func (ev *evaluator) where(criteria *node, in []any) []any {
-	var out []any
+	out := ev.make(len(in))
+	one := ev.make(1)[:1]
 	for _, item := range in {
-		r := ev.eval(criteria, []any{item})
+		// The criteria only read their focus: one collection serves
+		// every item.
+		one[0] = item
+		r := ev.eval(criteria, one)
 		if len(r) == 0 {
 			continue
 		}
@@ -312,7 +353,7 @@ func (ev *evaluator) binary(n *node, focus []any) []any {
 		if !ok {
 			return ev.decline()
 		}
-		return []any{eq == (n.name == "=")}
+		return ev.one(eq == (n.name == "="))
 	default:
 		c, ok := compare(l[0], r[0])
 		if !ok {
@@ -320,13 +361,13 @@ func (ev *evaluator) binary(n *node, focus []any) []any {
 		}
 		switch n.name {
 		case "<":
-			return []any{c < 0}
+			return ev.one(c < 0)
 		case "<=":
-			return []any{c <= 0}
+			return ev.one(c <= 0)
 		case ">":
-			return []any{c > 0}
+			return ev.one(c > 0)
 		default: // ">="
-			return []any{c >= 0}
+			return ev.one(c >= 0)
 		}
 	}
 }
@@ -340,9 +381,9 @@ func (ev *evaluator) logic(n *node, l, focus []any) []any {
 	// Decided by the left operand alone.
 	switch {
 	case n.name == "and" && lok && !lv, n.name == "or" && lok && lv:
-		return []any{lv}
+		return ev.one(lv)
 	case n.name == "implies" && lok && !lv:
-		return []any{true}
+		return ev.one(true)
 	}
 	rv, rok := ev.boolean(ev.eval(n.args[1], focus))
 	if ev.declined {
@@ -351,31 +392,31 @@ func (ev *evaluator) logic(n *node, l, focus []any) []any {
 	switch n.name {
 	case "and":
 		if rok && !rv {
-			return []any{false}
+			return ev.one(false)
 		}
 		if lok && rok {
-			return []any{true}
+			return ev.one(true)
 		}
 	case "or":
 		if rok && rv {
-			return []any{true}
+			return ev.one(true)
 		}
 		if lok && rok {
-			return []any{false}
+			return ev.one(false)
 		}
 	case "xor":
 		if lok && rok {
-			return []any{lv != rv}
+			return ev.one(lv != rv)
 		}
 	case "implies":
 		if lok { // left is true here
 			if rok {
-				return []any{rv}
+				return ev.one(rv)
 			}
 			return nil
 		}
 		if rok && rv {
-			return []any{true}
+			return ev.one(true)
 		}
 	}
 	return nil

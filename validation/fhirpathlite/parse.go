@@ -195,7 +195,7 @@ func (p *parser) invocation() *node {
 // step parses name or name(args) applied to input (nil: the focus).
 func (p *parser) step(name string, input *node) *node {
 	if !p.accept(tPunct, "(") {
-		return &node{kind: kMember, name: name, input: input}
+		return &node{kind: kMember, name: name, ext: "_" + name, input: input}
 	}
 	var args []*node
 	if !p.accept(tPunct, ")") {

@@ -25,7 +25,10 @@ var ErrSyntax = errors.New("jsontree: invalid JSON")
 // DecodeObject decodes data, which must hold one JSON object, nested at
 // most maxDepth levels.
 func DecodeObject(data []byte, maxDepth int) (map[string]any, error) {
-	d := decoder{data: data, maxDepth: maxDepth}
+	// One copy of the input as a string: every string, name and number
+	// without escapes is then a substring of it, not an allocation of its
+	// own. The tree keeps the copy alive as long as any of them is used.
+	d := decoder{data: data, src: string(data), maxDepth: maxDepth}
 	d.space()
 	if d.i >= len(d.data) || d.data[d.i] != '{' {
 		return nil, ErrSyntax
@@ -43,6 +46,7 @@ func DecodeObject(data []byte, maxDepth int) (map[string]any, error) {
 
 type decoder struct {
 	data     []byte
+	src      string // data as a string, for substrings
 	i        int
 	maxDepth int
 }
@@ -74,7 +78,8 @@ func (d *decoder) value(depth int) (any, bool) {
 		}
 		return d.array(depth + 1)
 	case c == '"':
-		return d.string()
+		s, ok := d.string()
+		return s, ok
 	case c == '-' || (c >= '0' && c <= '9'):
 		return d.number()
 	case c == 't':
@@ -122,7 +127,7 @@ func (d *decoder) object(depth int) (any, bool) {
 		if !ok {
 			return nil, false
 		}
-		m[k.(string)] = v
+		m[k] = v
 		d.space()
 		if d.i >= len(d.data) {
 			return nil, false
@@ -207,34 +212,40 @@ func (d *decoder) number() (any, bool) {
 			return nil, false
 		}
 	}
-	return json.Number(d.data[start:d.i]), true
+	return json.Number(d.src[start:d.i]), true
 }
 
 // string reads a quoted string; the common case (no escape, valid UTF-8)
-// is one allocation.
-func (d *decoder) string() (any, bool) {
+// is a substring of the input, no allocation.
+func (d *decoder) string() (string, bool) {
 	d.i++ // "
 	start := d.i
 	for d.i < len(d.data) {
 		c := d.data[d.i]
 		switch {
 		case c == '"':
-			s := string(d.data[start:d.i])
+			s := d.src[start:d.i]
 			d.i++
 			return s, true
-		case c == '\\' || c >= utf8.RuneSelf:
+		case c == '\\':
+			return d.slowString(start)
+		case c >= utf8.RuneSelf:
+			if r, size := utf8.DecodeRune(d.data[d.i:]); r != utf8.RuneError || size != 1 {
+				d.i += size
+				continue
+			}
 			return d.slowString(start)
 		case c < 0x20:
-			return nil, false
+			return "", false
 		}
 		d.i++
 	}
-	return nil, false
+	return "", false
 }
 
 // slowString decodes escapes and repairs invalid UTF-8 as encoding/json
 // does.
-func (d *decoder) slowString(start int) (any, bool) {
+func (d *decoder) slowString(start int) (string, bool) {
 	b := make([]byte, 0, d.i-start+16)
 	b = append(b, d.data[start:d.i]...)
 	for d.i < len(d.data) {
@@ -244,11 +255,11 @@ func (d *decoder) slowString(start int) (any, bool) {
 			d.i++
 			return string(b), true
 		case c < 0x20:
-			return nil, false
+			return "", false
 		case c == '\\':
 			d.i++
 			if d.i >= len(d.data) {
-				return nil, false
+				return "", false
 			}
 			e := d.data[d.i]
 			if r, ok := simpleEscapes[e]; ok {
@@ -257,11 +268,11 @@ func (d *decoder) slowString(start int) (any, bool) {
 				continue
 			}
 			if e != 'u' {
-				return nil, false
+				return "", false
 			}
 			r, ok := d.hex4(d.i + 1)
 			if !ok {
-				return nil, false
+				return "", false
 			}
 			d.i += 5
 			if utf16.IsSurrogate(r) {
@@ -289,7 +300,7 @@ func (d *decoder) slowString(start int) (any, bool) {
 			d.i += size
 		}
 	}
-	return nil, false
+	return "", false
 }
 
 // simpleEscapes are the one-character escapes after a backslash.

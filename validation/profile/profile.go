@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
 )
@@ -47,6 +48,25 @@ type Element struct {
 	children []*Element          // in snapshot order
 	byName   map[string]*Element // child by name (value[x] for choices)
 	slices   []*Element          // for a sliced element: its slices in order
+
+	// Set when the element is attached, so that validating builds no
+	// strings: key is its JSON name in the parent ("value[x]" for a
+	// choice), extKey the name of its primitive extension ("_" + key),
+	// exprName its name in a FHIRPath (no slice name, no "[x]").
+	key, extKey, exprName string
+
+	// wants caches, for a slice, the value each discriminator of its
+	// parent's slicing compares with (slicePathValue), computed on first
+	// use: it depends only on the loaded profiles.
+	wantsOnce sync.Once
+	wants     []want
+}
+
+// want is a discriminator's value for one slice; ok false when the slice
+// fixes nothing there (the slice cannot be told apart).
+type want struct {
+	value any
+	ok    bool
 }
 
 // Slicing is ElementDefinition.slicing.
@@ -248,6 +268,12 @@ func attach(byID map[string]*Element, e *Element) error {
 		return fmt.Errorf("element id %q has no parent", e.ID)
 	}
 	last := e.ID[dot+1:]
+	e.key, e.exprName = last, last
+	if colon := strings.IndexByte(last, ':'); colon >= 0 {
+		e.exprName = last[:colon]
+	}
+	e.exprName = strings.TrimSuffix(e.exprName, "[x]")
+	e.extKey = "_" + e.key
 	if colon := strings.IndexByte(last, ':'); colon >= 0 {
 		base := byID[e.ID[:dot+1+colon]]
 		if base == nil {
@@ -274,6 +300,8 @@ type Issue struct {
 // against the profile. Issues are in document order.
 func (p *Profile) Validate(resource map[string]any) []Issue {
 	v := &validator{resolve: p.resolve, valueSet: p.valueSet}
+	v.steps = v.stepBuf[:0]
+	v.push(p.Type, -1)
 	for _, w := range p.Warnings {
 		v.issues = append(v.issues, Issue{Severity: "warning", Code: "not-supported", Text: w, Expression: p.Type})
 	}
@@ -281,7 +309,7 @@ func (p *Profile) Validate(resource map[string]any) []Issue {
 		v.add("error", "invalid", p.Type, "resource type %s does not match the profile's type %s", rt, p.Type)
 		return v.issues
 	}
-	v.object(resource, p.Root, p.Type)
+	v.object(resource, p.Root)
 	v.checkInvariants(p, resource)
 	return v.issues
 }
@@ -292,6 +320,48 @@ type validator struct {
 	valueSet func(string) *valueSet
 	depth    int
 	missing  map[string]bool // type profiles already reported unavailable
+
+	// steps is the FHIRPath of the value being checked, one step per
+	// level; it becomes a string only when an issue is reported there.
+	steps   []step
+	stepBuf [16]step
+	// vals and names are a stack of found values shared by every level:
+	// a level appends its values, the levels below append after them,
+	// and each truncates back when done.
+	vals  []any
+	names []string
+}
+
+// step is one level of a path: name, and the index when the element
+// repeats (-1: single-valued, no index).
+type step struct {
+	name  string
+	index int
+}
+
+func (v *validator) push(name string, index int) { v.steps = append(v.steps, step{name, index}) }
+func (v *validator) pop()                         { v.steps = v.steps[:len(v.steps)-1] }
+
+// here is the FHIRPath of the current value, with "."+child appended when
+// child is not empty.
+func (v *validator) here(child string) string {
+	var b strings.Builder
+	for i, s := range v.steps {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.name)
+		if s.index >= 0 {
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(s.index))
+			b.WriteByte(']')
+		}
+	}
+	if child != "" {
+		b.WriteByte('.')
+		b.WriteString(child)
+	}
+	return b.String()
 }
 
 // typeProfile returns the first resolvable profile of def's type.
@@ -312,33 +382,31 @@ func (v *validator) add(severity, code, expr, format string, args ...any) {
 }
 
 // object checks the children of one JSON object against def.
-func (v *validator) object(obj map[string]any, def *Element, path string) {
+func (v *validator) object(obj map[string]any, def *Element) {
 	for _, c := range def.children {
-		name := c.ID[strings.LastIndexByte(c.ID, '.')+1:]
-		vals, names := values(obj, name)
-		v.element(c, vals, names, path)
+		start := len(v.vals)
+		v.vals, v.names = appendValues(v.vals, v.names, obj, c.key, c.extKey)
+		v.element(c, v.vals[start:], v.names[start:])
+		v.vals, v.names = v.vals[:start], v.names[:start]
 	}
 }
 
 // element checks the values found for one element definition.
-func (v *validator) element(def *Element, vals []any, names []string, path string) {
-	name := def.ID[strings.LastIndexByte(def.ID, '.')+1:]
-	if i := strings.IndexByte(name, ':'); i >= 0 {
-		name = name[:i]
-	}
-	expr := path + "." + strings.TrimSuffix(name, "[x]")
+func (v *validator) element(def *Element, vals []any, names []string) {
 	if len(vals) < def.Min {
-		v.add("error", "required", expr, "%s: minimum required = %d, but only found %d", elementLabel(def), def.Min, len(vals))
+		v.add("error", "required", v.here(def.exprName), "%s: minimum required = %d, but only found %d", elementLabel(def), def.Min, len(vals))
 	}
 	if def.Max >= 0 && len(vals) > def.Max {
-		v.add("error", "structure", expr, "%s: maximum allowed = %d, but found %d", elementLabel(def), def.Max, len(vals))
+		v.add("error", "structure", v.here(def.exprName), "%s: maximum allowed = %d, but found %d", elementLabel(def), def.Max, len(vals))
 	}
 	if def.Slicing != nil && len(def.slices) > 0 {
-		v.sliced(def, vals, names, path, expr)
+		v.sliced(def, vals, names)
 		return
 	}
 	for i, val := range vals {
-		v.value(def, val, indexed(path, names[i], i, def.Max))
+		v.push(names[i], index(i, def.Max))
+		v.value(def, val)
+		v.pop()
 	}
 }
 
@@ -349,35 +417,35 @@ func elementLabel(def *Element) string {
 	return def.Path
 }
 
-// indexed is the FHIRPath of the i-th value: single-valued elements (max 1)
-// carry no index.
-func indexed(path, name string, i, max int) string {
+// index is the FHIRPath index of the i-th value: single-valued elements
+// (max 1) carry none (-1).
+func index(i, max int) int {
 	if max == 1 {
-		return path + "." + name
+		return -1
 	}
-	return path + "." + name + "[" + strconv.Itoa(i) + "]"
+	return i
 }
 
 // value checks one value: fixed, pattern, then its children.
-func (v *validator) value(def *Element, val any, expr string) {
+func (v *validator) value(def *Element, val any) {
 	if def.Fixed != nil && !equal(val, def.Fixed) {
-		v.add("error", "value", expr, "%s: value does not equal the fixed value %s", elementLabel(def), compact(def.Fixed))
+		v.add("error", "value", v.here(""), "%s: value does not equal the fixed value %s", elementLabel(def), compact(def.Fixed))
 	}
 	if def.Pattern != nil && !matches(val, def.Pattern) {
-		v.add("error", "value", expr, "%s: value does not match the pattern %s", elementLabel(def), compact(def.Pattern))
+		v.add("error", "value", v.here(""), "%s: value does not match the pattern %s", elementLabel(def), compact(def.Pattern))
 	}
 	if def.Binding != "" {
-		v.binding(def, val, expr)
+		v.binding(def, val)
 	}
 	if len(def.TargetProfiles) > 0 {
-		v.referenceTarget(def, val, expr)
+		v.referenceTarget(def, val)
 	}
 	obj, ok := val.(map[string]any)
 	if !ok {
 		return
 	}
 	if len(def.children) > 0 {
-		v.object(obj, def, expr)
+		v.object(obj, def)
 		return
 	}
 	// No constraints below this element here: its type's profile (an
@@ -387,7 +455,7 @@ func (v *validator) value(def *Element, val any, expr string) {
 	// valid, but this gateway cannot tell.
 	if tp := v.typeProfile(def); tp != nil && v.depth < 8 {
 		v.depth++
-		v.object(obj, tp.Root, expr)
+		v.object(obj, tp.Root)
 		v.depth--
 	} else if tp == nil && len(def.TypeProfiles) > 0 {
 		u := def.TypeProfiles[0]
@@ -396,7 +464,7 @@ func (v *validator) value(def *Element, val any, expr string) {
 		}
 		if !v.missing[u] {
 			v.missing[u] = true
-			v.add("warning", "not-supported", expr, "%s: profile %s is not available; the element was not checked against it", elementLabel(def), u)
+			v.add("warning", "not-supported", v.here(""), "%s: profile %s is not available; the element was not checked against it", elementLabel(def), u)
 		}
 	}
 }
@@ -404,7 +472,7 @@ func (v *validator) value(def *Element, val any, expr string) {
 // binding checks a required binding: a code must be in the ValueSet, a
 // Coding's system and code, a CodeableConcept at least one of its codings.
 // A ValueSet the package cannot expand is a warning, never a silent pass.
-func (v *validator) binding(def *Element, val any, expr string) {
+func (v *validator) binding(def *Element, val any) {
 	var vs *valueSet
 	if v.valueSet != nil {
 		vs = v.valueSet(def.Binding)
@@ -416,7 +484,7 @@ func (v *validator) binding(def *Element, val any, expr string) {
 		if _, isCode := val.(string); isCode && strings.HasPrefix(def.Binding, "http://hl7.org/fhir/ValueSet/") {
 			return
 		}
-		v.add("warning", "not-supported", expr, "%s: ValueSet %s is not available; the required binding was not checked", elementLabel(def), def.Binding)
+		v.add("warning", "not-supported", v.here(""), "%s: ValueSet %s is not available; the required binding was not checked", elementLabel(def), def.Binding)
 		return
 	}
 	type coding struct{ system, code string }
@@ -454,7 +522,7 @@ func (v *validator) binding(def *Element, val any, expr string) {
 			shown = codings[0].system + "#" + shown
 		}
 	}
-	v.add("error", "code-invalid", expr, "%s: the code %q is not in the ValueSet %s (required binding)", elementLabel(def), shown, def.Binding)
+	v.add("error", "code-invalid", v.here(""), "%s: the code %q is not in the ValueSet %s (required binding)", elementLabel(def), shown, def.Binding)
 }
 
 // referenceTarget checks that a literal reference ("Type/id", or an
@@ -463,7 +531,7 @@ func (v *validator) binding(def *Element, val any, expr string) {
 // the string and are left alone. A core target profile names its type in
 // its last URL segment; another profile must be loaded to know its type,
 // and one that is not leaves the reference unchecked.
-func (v *validator) referenceTarget(def *Element, val any, expr string) {
+func (v *validator) referenceTarget(def *Element, val any) {
 	obj, ok := val.(map[string]any)
 	if !ok {
 		return
@@ -493,7 +561,7 @@ func (v *validator) referenceTarget(def *Element, val any, expr string) {
 		}
 		allowed = append(allowed, name)
 	}
-	v.add("error", "invalid", expr+".reference", "%s: a reference to %s is not allowed here (allowed: %s)", elementLabel(def), typ, strings.Join(allowed, ", "))
+	v.add("error", "invalid", v.here("reference"), "%s: a reference to %s is not allowed here (allowed: %s)", elementLabel(def), typ, strings.Join(allowed, ", "))
 }
 
 func (v *validator) resolveProfile(url string) *Profile {
@@ -506,7 +574,7 @@ func (v *validator) resolveProfile(url string) *Profile {
 // sliced assigns each value to the first slice whose discriminators it
 // meets, checks each slice's cardinality and content, and refuses values
 // no slice takes when the slicing is closed.
-func (v *validator) sliced(def *Element, vals []any, names []string, path, expr string) {
+func (v *validator) sliced(def *Element, vals []any, names []string) {
 	counts := make([]int, len(def.slices))
 	// A slice whose discriminating value cannot be found (it lives in a
 	// profile that is not loaded) can neither take values nor be proven
@@ -519,36 +587,37 @@ func (v *validator) sliced(def *Element, vals []any, names []string, path, expr 
 		}
 	}
 	for i, val := range vals {
-		at := indexed(path, names[i], i, def.Max)
+		v.push(names[i], index(i, def.Max))
 		matched := false
 		for si, s := range def.slices {
 			if v.discriminate(def.Slicing, s, val) {
 				counts[si]++
-				v.value(s, val, at)
+				v.value(s, val)
 				matched = true
 				break
 			}
 		}
 		if !matched {
 			if def.Slicing.Rules == "closed" && unknown != "" {
-				v.add("warning", "not-supported", at, "%s: this element matches no slice that can be checked here (the discriminator of %s is in a profile that is not available)", def.Path, unknown)
+				v.add("warning", "not-supported", v.here(""), "%s: this element matches no slice that can be checked here (the discriminator of %s is in a profile that is not available)", def.Path, unknown)
 			} else if def.Slicing.Rules == "closed" {
-				v.add("error", "structure", at, "%s: this element does not match any known slice of the closed slicing", def.Path)
+				v.add("error", "structure", v.here(""), "%s: this element does not match any known slice of the closed slicing", def.Path)
 			} else {
-				v.value(def, val, at)
+				v.value(def, val)
 			}
 		}
+		v.pop()
 	}
 	for si, s := range def.slices {
 		if counts[si] < s.Min && !v.determinable(def.Slicing, s) {
-			v.add("warning", "not-supported", expr, "%s: minimum %d not checked: its discriminator is in a profile that is not available", elementLabel(s), s.Min)
+			v.add("warning", "not-supported", v.here(def.exprName), "%s: minimum %d not checked: its discriminator is in a profile that is not available", elementLabel(s), s.Min)
 			continue
 		}
 		if counts[si] < s.Min {
-			v.add("error", "required", expr, "%s: minimum required = %d, but only found %d", elementLabel(s), s.Min, counts[si])
+			v.add("error", "required", v.here(def.exprName), "%s: minimum required = %d, but only found %d", elementLabel(s), s.Min, counts[si])
 		}
 		if s.Max >= 0 && counts[si] > s.Max {
-			v.add("error", "structure", expr, "%s: maximum allowed = %d, but found %d", elementLabel(s), s.Max, counts[si])
+			v.add("error", "structure", v.here(def.exprName), "%s: maximum allowed = %d, but found %d", elementLabel(s), s.Max, counts[si])
 		}
 	}
 }
@@ -557,27 +626,82 @@ func (v *validator) sliced(def *Element, vals []any, names []string, path, expr 
 // of slice s. A slice that fixes nothing at a discriminator's path cannot
 // be told apart and takes nothing.
 func (v *validator) discriminate(sl *Slicing, s *Element, val any) bool {
-	for _, d := range sl.Discriminators {
+	wants := v.wants(sl, s)
+	for i, d := range sl.Discriminators {
 		if d.Type != "value" && d.Type != "pattern" {
 			continue
 		}
-		want, ok := v.slicePathValue(s, d.Path)
-		if !ok {
+		w := wants[i]
+		if !w.ok {
 			return false
 		}
-		got := instancePathValues(val, d.Path)
-		hit := false
-		for _, g := range got {
-			if (d.Type == "value" && equal(g, want)) || (d.Type == "pattern" && matches(g, want)) || (d.Type == "value" && matches(g, want)) {
-				hit = true
-				break
-			}
-		}
+		hit := anyValueAt(val, d.Path, func(g any) bool {
+			return (d.Type == "value" && equal(g, w.value)) || (d.Type == "pattern" && matches(g, w.value)) || (d.Type == "value" && matches(g, w.value))
+		})
 		if !hit {
 			return false
 		}
 	}
 	return true
+}
+
+// wants returns the cached discriminator values of slice s.
+func (v *validator) wants(sl *Slicing, s *Element) []want {
+	s.wantsOnce.Do(func() {
+		s.wants = make([]want, len(sl.Discriminators))
+		for i, d := range sl.Discriminators {
+			s.wants[i].value, s.wants[i].ok = v.slicePathValue(s, d.Path)
+		}
+	})
+	return s.wants
+}
+
+// anyValueAt reports whether match holds for any value at a dotted path in
+// an instance (arrays flattened), as instancePathValues would list them,
+// without collecting them.
+func anyValueAt(val any, path string, match func(any) bool) bool {
+	if path == "$this" {
+		return match(val)
+	}
+	return anyAt(val, path, match)
+}
+
+// anyAt walks one segment of path (at least one, possibly empty) down
+// from val.
+func anyAt(val any, path string, match func(any) bool) bool {
+	seg, rest, more := strings.Cut(path, ".")
+	obj, ok := val.(map[string]any)
+	if !ok {
+		return false
+	}
+	next := func(x any) bool {
+		if !more {
+			return match(x)
+		}
+		return anyAt(x, rest, match)
+	}
+	if strings.HasSuffix(seg, "[x]") {
+		vals, _ := values(obj, seg)
+		for _, x := range vals {
+			if x != nil && next(x) {
+				return true
+			}
+		}
+		return false
+	}
+	switch x := obj[seg].(type) {
+	case []any:
+		for _, item := range x {
+			if item != nil && next(item) {
+				return true
+			}
+		}
+		return false
+	case nil:
+		return false // absent, or only a primitive extension: no value
+	default:
+		return next(x)
+	}
 }
 
 // determinable reports whether every value/pattern discriminator of a
@@ -679,55 +803,62 @@ func instancePathValues(val any, path string) []any {
 // the concrete JSON name of each (valueString for value[x]). A primitive
 // present only through its _name (extensions) counts as present.
 func values(obj map[string]any, name string) ([]any, []string) {
-	var out []any
-	var names []string
-	add := func(key string, v any, ext any) {
-		switch x := v.(type) {
-		case []any:
-			xe, _ := ext.([]any)
-			for i, item := range x {
-				if item == nil && (i >= len(xe) || xe[i] == nil) {
-					continue
-				}
-				out = append(out, item)
-				names = append(names, key)
+	return appendValues(nil, nil, obj, name, "_"+name)
+}
+
+// appendValues appends the values of element key to out and their JSON
+// names to names (see values); extKey is "_"+key.
+func appendValues(out []any, names []string, obj map[string]any, key, extKey string) ([]any, []string) {
+	if base, ok := strings.CutSuffix(key, "[x]"); ok {
+		for k, val := range obj {
+			if len(k) > len(base) && strings.HasPrefix(k, base) && k[len(base)] >= 'A' && k[len(base)] <= 'Z' {
+				out, names = appendFound(out, names, k, val, obj["_"+k])
 			}
-			if len(x) == 0 {
+		}
+		return out, names
+	}
+	return appendFound(out, names, key, obj[key], obj[extKey])
+}
+
+// appendFound appends the value(s) v of JSON name key, with ext its
+// primitive extension(s).
+func appendFound(out []any, names []string, key string, v, ext any) ([]any, []string) {
+	switch x := v.(type) {
+	case []any:
+		xe, _ := ext.([]any)
+		for i, item := range x {
+			if item == nil && (i >= len(xe) || xe[i] == nil) {
+				continue
+			}
+			out = append(out, item)
+			names = append(names, key)
+		}
+		if len(x) == 0 {
+			for _, item := range xe {
+				if item != nil {
+					out = append(out, nil)
+					names = append(names, key)
+				}
+			}
+		}
+	case nil:
+		if ext != nil {
+			if xe, ok := ext.([]any); ok {
 				for _, item := range xe {
 					if item != nil {
 						out = append(out, nil)
 						names = append(names, key)
 					}
 				}
-			}
-		case nil:
-			if ext != nil {
-				if xe, ok := ext.([]any); ok {
-					for _, item := range xe {
-						if item != nil {
-							out = append(out, nil)
-							names = append(names, key)
-						}
-					}
-				} else {
-					out = append(out, nil)
-					names = append(names, key)
-				}
-			}
-		default:
-			out = append(out, v)
-			names = append(names, key)
-		}
-	}
-	if base, ok := strings.CutSuffix(name, "[x]"); ok {
-		for k, val := range obj {
-			if len(k) > len(base) && strings.HasPrefix(k, base) && k[len(base)] >= 'A' && k[len(base)] <= 'Z' {
-				add(k, val, obj["_"+k])
+			} else {
+				out = append(out, nil)
+				names = append(names, key)
 			}
 		}
-		return out, names
+	default:
+		out = append(out, v)
+		names = append(names, key)
 	}
-	add(name, obj[name], obj["_"+name])
 	return out, names
 }
 

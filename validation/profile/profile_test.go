@@ -342,3 +342,44 @@ func TestRootNames(t *testing.T) {
 		}
 	}
 }
+
+// anyValueAt must see exactly the present values instancePathValues lists
+// (the absent values of extension-only primitives never match a
+// discriminator's value, so they may be skipped).
+func FuzzAnyValueAtAgrees(f *testing.F) {
+	f.Add(`{"url":"a","extension":[{"url":"b"},{"url":"c","valueCoding":{"code":"x"}}]}`, "extension.url")
+	f.Add(`{"type":{"coding":[{"system":"s","code":"c"},null]},"_status":{"id":"1"}}`, "type.coding.code")
+	f.Add(`{"valueString":"v","valueCode":"c","_valueCode":{}}`, "value[x]")
+	f.Add(`{"a":[{"b":[1,2,{"c":3}]},{"b":{"c":[4]}}]}`, "a.b.c")
+	f.Add(`{"status":null,"_status":{"id":"1"}}`, "status")
+	f.Add(`{"x":1}`, "$this")
+	f.Fuzz(func(t *testing.T, doc, path string) {
+		var val any
+		dec := json.NewDecoder(strings.NewReader(doc))
+		dec.UseNumber()
+		if dec.Decode(&val) != nil {
+			return
+		}
+		var want []any
+		for _, x := range instancePathValues(val, path) {
+			if x != nil {
+				want = append(want, x)
+			}
+		}
+		var got []any
+		anyValueAt(val, path, func(x any) bool {
+			if x != nil {
+				got = append(got, x)
+			}
+			return false
+		})
+		if len(got) != len(want) {
+			t.Fatalf("%s at %q: anyValueAt saw %v, instancePathValues %v", doc, path, got, want)
+		}
+		for i := range got {
+			if !equal(got[i], want[i]) {
+				t.Fatalf("%s at %q: value %d: %v vs %v", doc, path, i, got[i], want[i])
+			}
+		}
+	})
+}

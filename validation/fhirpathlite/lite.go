@@ -131,7 +131,7 @@ func (ev *evaluator) make(n int) []any {
 	}
 	start := len(ev.arena)
 	ev.arena = ev.arena[:start+n]
-	return ev.arena[start:start:start+n]
+	return ev.arena[start : start : start+n]
 }
 
 // one returns the collection of the single item x.

@@ -340,7 +340,7 @@ type step struct {
 }
 
 func (v *validator) push(name string, index int) { v.steps = append(v.steps, step{name, index}) }
-func (v *validator) pop()                         { v.steps = v.steps[:len(v.steps)-1] }
+func (v *validator) pop()                        { v.steps = v.steps[:len(v.steps)-1] }
 
 // here is the FHIRPath of the current value, with "."+child appended when
 // child is not empty.

@@ -91,6 +91,7 @@ func TestFastPathDeclines(t *testing.T) {
 		"versioned reference":           {`"reference": "Observation/123"`, `"reference": "Observation/123/_history/1"`},
 		"reference to no resource type": {`"reference": "Observation/123"`, `"reference": "Observatory/123"`},
 		"trailing data":                 {"}\n", "} {}\n"},
+		"two types of one choice":       {`"valueBoolean": true`, `"valueBoolean": true, "valueString": "x"`},
 		"contained resource":            {`"intent": "proposal"`, `"intent": "proposal", "contained": [{"resourceType": "Patient"}]`},
 	}
 	for name, e := range edits {

@@ -62,9 +62,10 @@ func decodeJSON(data []byte) map[string]any {
 
 // decodeJSONStrict is decodeJSON for the fast path: the same tree
 // (jsontree is held to encoding/json by its fuzz target), but nothing may
-// follow the object and it may nest at most MaxJSONDepth levels.
+// follow the object, it may nest at most MaxJSONDepth levels and no object
+// may give a name twice (decoding would hide the first value).
 func decodeJSONStrict(data []byte) map[string]any {
-	res, err := jsontree.DecodeObject(data, MaxJSONDepth)
+	res, err := jsontree.DecodeObjectUnique(data, MaxJSONDepth)
 	if err != nil {
 		return nil
 	}

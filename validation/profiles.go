@@ -113,7 +113,7 @@ func (p *Parser) fastAccepted(data []byte) map[string]any {
 		return nil
 	}
 	res := decodeJSONStrict(data)
-	if res == nil || !p.model.Accepts(res) || duplicateKeyIssues(data) != nil {
+	if res == nil || !p.model.Accepts(res) {
 		return nil
 	}
 	return res

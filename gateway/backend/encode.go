@@ -88,19 +88,20 @@ func jsonTree(fields []Field) map[string]any {
 	obj := map[string]any{}
 	for _, f := range fields {
 		m := obj
-		path := strings.Split(f.Name, ".")
-		for _, p := range path[:len(path)-1] {
-			sub, ok := m[p].(map[string]any)
+		seg, rest, more := strings.Cut(f.Name, ".")
+		for more {
+			sub, ok := m[seg].(map[string]any)
 			if !ok {
 				sub = map[string]any{}
-				m[p] = sub
+				m[seg] = sub
 			}
 			m = sub
+			seg, rest, more = strings.Cut(rest, ".")
 		}
 		if f.IsList {
-			m[path[len(path)-1]] = f.Values
+			m[seg] = f.Values
 		} else {
-			m[path[len(path)-1]] = f.Value
+			m[seg] = f.Value
 		}
 	}
 	return obj

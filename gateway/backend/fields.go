@@ -70,7 +70,9 @@ func (r *Response) parseBody() {
 }
 
 func jsonField(v any, path string) (string, bool) {
-	for _, seg := range strings.Split(path, ".") {
+	for rest, more := path, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, ".")
 		switch x := v.(type) {
 		case map[string]any:
 			v = x[seg]

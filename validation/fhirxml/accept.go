@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ import (
 // refuses.
 func (m *Model) Accepts(res map[string]any) bool {
 	rt, _ := res["resourceType"].(string)
-	t := m.resources[rt]
+	t := m.Resource(rt)
 	if t == nil {
 		return false
 	}
@@ -39,6 +40,11 @@ func (m *Model) acceptObject(t *typeInfo, obj map[string]any, root bool) bool {
 	if len(obj) == 0 {
 		return false
 	}
+	// A choice element takes one type: valueString beside valueUrl is two
+	// values for one element. The few choices an object has are kept on
+	// the stack; more than fit are declined.
+	var choices [4]*element
+	nChoices := 0
 	for k, v := range obj {
 		if root && k == "resourceType" {
 			continue
@@ -53,6 +59,11 @@ func (m *Model) acceptObject(t *typeInfo, obj map[string]any, root bool) bool {
 		refTypes := e.refTypes
 		if e.typ.choices != nil {
 			refTypes = e.typ.choiceRefTypes[k[len(e.name):]]
+			if nChoices == len(choices) || slices.Contains(choices[:nChoices], e) {
+				return false
+			}
+			choices[nChoices] = e
+			nChoices++
 		}
 		if e.list {
 			arr, ok := v.([]any)
@@ -118,7 +129,7 @@ func (m *Model) acceptValue(t *typeInfo, v any, refTypes []string) bool {
 // references are left to jsonformat.
 func (m *Model) acceptReference(ref string, allowed []string) bool {
 	typ, id, ok := strings.Cut(ref, "/")
-	if !ok || !isTypeName(typ) || !isID(id) || m.resources[typ] == nil {
+	if !ok || !isTypeName(typ) || !isID(id) || !m.isResourceName(typ) {
 		return false
 	}
 	if len(allowed) == 0 {

@@ -14,6 +14,7 @@ package fhirxml
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	anpb "github.com/google/fhir/go/proto/google/fhir/proto/annotations_go_proto"
 	r4 "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
@@ -82,9 +83,19 @@ type element struct {
 }
 
 // Model is the element knowledge of one FHIR version.
+//
+// A resource type is built on its first use, not up front: a gateway uses a
+// handful of the ~150 resource types of a version, and building all of
+// them kept about 7 MiB of the heap live for nothing.
 type Model struct {
-	version   Version
-	resources map[string]*typeInfo
+	version Version
+	// names are the descriptors of every resource type, by FHIR name.
+	names map[string]protoreflect.MessageDescriptor
+	// resources holds the built resource types: read without a lock,
+	// replaced (copied, one more type) under buildMu.
+	resources atomic.Pointer[map[string]*typeInfo]
+	// buildMu guards types and the building of resource types.
+	buildMu   sync.Mutex
 	types     map[protoreflect.FullName]*typeInfo
 	reference map[Version]*typeInfo
 }
@@ -102,7 +113,8 @@ func ModelFor(v Version) *Model {
 	if models[v] != nil {
 		return models[v]
 	}
-	m := &Model{version: v, resources: map[string]*typeInfo{}, types: map[protoreflect.FullName]*typeInfo{}}
+	m := &Model{version: v, names: map[string]protoreflect.MessageDescriptor{}, types: map[protoreflect.FullName]*typeInfo{}}
+	m.resources.Store(&map[string]*typeInfo{})
 	var cr protoreflect.MessageDescriptor
 	if v == R4 {
 		cr = (&r4.ContainedResource{}).ProtoReflect().Descriptor()
@@ -115,15 +127,43 @@ func ModelFor(v Version) *Model {
 		if md == nil {
 			continue
 		}
-		t := m.typeOf(md)
-		m.resources[t.name] = t
+		m.names[fhirTypeName(md)] = md
 	}
 	models[v] = m
 	return m
 }
 
-// Resource returns the type of a resource name, or nil.
-func (m *Model) Resource(name string) *typeInfo { return m.resources[name] }
+// Resource returns the type of a resource name, or nil; the first call for
+// a name builds it.
+func (m *Model) Resource(name string) *typeInfo {
+	if t, ok := (*m.resources.Load())[name]; ok {
+		return t
+	}
+	md, ok := m.names[name]
+	if !ok {
+		return nil
+	}
+	m.buildMu.Lock()
+	defer m.buildMu.Unlock()
+	built := *m.resources.Load()
+	if t, ok := built[name]; ok {
+		return t // built by another caller meanwhile
+	}
+	t := m.typeOf(md)
+	next := make(map[string]*typeInfo, len(built)+1)
+	for k, v := range built {
+		next[k] = v
+	}
+	next[name] = t
+	m.resources.Store(&next)
+	return t
+}
+
+// isResourceName reports whether name is a resource type of the version.
+func (m *Model) isResourceName(name string) bool {
+	_, ok := m.names[name]
+	return ok
+}
 
 func structureURL(md protoreflect.MessageDescriptor) string {
 	s, _ := proto.GetExtension(md.Options(), anpb.E_FhirStructureDefinitionUrl).(string)
@@ -314,7 +354,7 @@ func (t *typeInfo) choiceElement(name string) (*element, *typeInfo, bool) {
 // Task.input.value[x]) repeats; ok is false when the path is not known.
 func (m *Model) IsList(path string) (list, ok bool) {
 	segs := strings.Split(path, ".")
-	t := m.resources[segs[0]]
+	t := m.Resource(segs[0])
 	if t == nil {
 		return false, false
 	}
@@ -360,7 +400,7 @@ func (t *typeInfo) ambiguous() []string {
 // invariants are written relative to the element.
 func (m *Model) Invariants(resource map[string]any, visit func(path string, exprs, ambiguous []string)) {
 	rt, _ := resource["resourceType"].(string)
-	t := m.resources[rt]
+	t := m.Resource(rt)
 	if t == nil {
 		return
 	}

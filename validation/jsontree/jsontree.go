@@ -22,19 +22,37 @@ import (
 // than the limit.
 var ErrSyntax = errors.New("jsontree: invalid JSON")
 
+// ErrDuplicate is a name given twice in one object (DecodeObjectUnique).
+var ErrDuplicate = errors.New("jsontree: a name is given twice in one object")
+
 // DecodeObject decodes data, which must hold one JSON object, nested at
 // most maxDepth levels.
 func DecodeObject(data []byte, maxDepth int) (map[string]any, error) {
+	return decodeObject(data, maxDepth, false)
+}
+
+// DecodeObjectUnique is DecodeObject refusing, with ErrDuplicate, an
+// object that gives a name twice (compared after unescaping: "a" and
+// "\u0061" are the same name), which decoding would otherwise hide by
+// keeping the last value.
+func DecodeObjectUnique(data []byte, maxDepth int) (map[string]any, error) {
+	return decodeObject(data, maxDepth, true)
+}
+
+func decodeObject(data []byte, maxDepth int, unique bool) (map[string]any, error) {
 	// One copy of the input as a string: every string, name and number
 	// without escapes is then a substring of it, not an allocation of its
 	// own. The tree keeps the copy alive as long as any of them is used.
-	d := decoder{data: data, src: string(data), maxDepth: maxDepth}
+	d := decoder{data: data, src: string(data), maxDepth: maxDepth, unique: unique}
 	d.space()
 	if d.i >= len(d.data) || d.data[d.i] != '{' {
 		return nil, ErrSyntax
 	}
 	v, ok := d.value(0)
 	if !ok {
+		if d.duplicate {
+			return nil, ErrDuplicate
+		}
 		return nil, ErrSyntax
 	}
 	d.space()
@@ -49,6 +67,9 @@ type decoder struct {
 	src      string // data as a string, for substrings
 	i        int
 	maxDepth int
+	// unique refuses a repeated name; duplicate says that was the reason
+	// the decoding stopped.
+	unique, duplicate bool
 }
 
 func (d *decoder) space() {
@@ -126,6 +147,12 @@ func (d *decoder) object(depth int) (any, bool) {
 		v, ok := d.value(depth)
 		if !ok {
 			return nil, false
+		}
+		if d.unique {
+			if _, dup := m[k]; dup {
+				d.duplicate = true
+				return nil, false
+			}
 		}
 		m[k] = v
 		d.space()

@@ -66,6 +66,66 @@ func agree(t *testing.T, data []byte) {
 	case ok && !reflect.DeepEqual(got, want):
 		t.Fatalf("trees differ for %q:\n got %#v\nwant %#v", data, got, want)
 	}
+	if !ok {
+		return
+	}
+	// DecodeObjectUnique: the same tree, unless a name repeats.
+	unique, uerr := DecodeObjectUnique(data, 10000)
+	dup := hasDuplicateName(data)
+	switch {
+	case dup && uerr != ErrDuplicate:
+		t.Fatalf("%q repeats a name; DecodeObjectUnique: %v", data, uerr)
+	case !dup && (uerr != nil || !reflect.DeepEqual(unique, want)):
+		t.Fatalf("%q repeats no name; DecodeObjectUnique: %#v, %v", data, unique, uerr)
+	}
+}
+
+// hasDuplicateName reports, from encoding/json's tokens (names unescaped),
+// whether an object of valid JSON gives a name twice.
+func hasDuplicateName(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type level struct {
+		names     map[string]bool
+		expectKey bool
+	}
+	var stack []*level
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.names != nil && top.expectKey {
+			if name, isName := tok.(string); isName {
+				if top.names[name] {
+					return true
+				}
+				top.names[name] = true
+				top.expectKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &level{names: map[string]bool{}, expectKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &level{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: its object expects a name next.
+		if len(stack) > 0 && stack[len(stack)-1].names != nil {
+			stack[len(stack)-1].expectKey = true
+		}
+		if len(stack) == 0 {
+			return false
+		}
+	}
 }
 
 func TestAgreesWithEncodingJSON(t *testing.T) {
@@ -74,6 +134,7 @@ func TestAgreesWithEncodingJSON(t *testing.T) {
 		`{"a":"\u00e9\ud83d\ude00\n\t\\\"\/"}`, `{"a":"\ud800"}`, `{"a":"\ud800\u0041"}`, `{"a":"\udc00\ud800"}`,
 		"{\"a\":\"\xff\xfe\"}", `{"a":1,"a":2}`, `{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":-}`, `{"a":1e}`,
 		`{"a":[1,]}`, `{"a":1,}`, `{"a" 1}`, `{"a":1}x`, `{"a":1} {}`, `[1]`, `"x"`, `{"a":"` + "\x01" + `"}`,
+		`{"a":1,"b":{"a":2}}`, `{"a":{"b":1,"b":2}}`, `{"a":1,"\u0061":2}`, `{"a":[{"x":1},{"x":2,"x":3}]}`, `{"a":[{"b":[]}],"b":[{}]}`,
 		`{"a":tru}`, `{"a":nul}`, `{"a":"\x"}`, `{"a":"\u12"}`, `{"a":"\u12G4"}`, "{\"a\":\"\u2028\"}", `{`, ``,
 	} {
 		agree(t, []byte(s))

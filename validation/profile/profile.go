@@ -707,11 +707,12 @@ func anyAt(val any, path string, match func(any) bool) bool {
 // determinable reports whether every value/pattern discriminator of a
 // slice has a value to compare with.
 func (v *validator) determinable(sl *Slicing, s *Element) bool {
-	for _, d := range sl.Discriminators {
+	wants := v.wants(sl, s)
+	for i, d := range sl.Discriminators {
 		if d.Type != "value" && d.Type != "pattern" {
 			continue
 		}
-		if _, ok := v.slicePathValue(s, d.Path); !ok {
+		if !wants[i].ok {
 			return false
 		}
 	}
@@ -940,6 +941,10 @@ func scalar(v any) string {
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	case nil:
 		return "\x00null"
+	case string:
+		return x // as fmt.Sprint writes it, without its allocation
+	case bool:
+		return strconv.FormatBool(x)
 	}
 	return fmt.Sprint(v)
 }

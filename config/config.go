@@ -98,6 +98,11 @@ type TLS struct {
 type Log struct {
 	// Level is debug, info, warn or error. Default info.
 	Level string `yaml:"level"`
+	// FlushInterval batches log lines: they are written together at the
+	// latest this long after the first of them (and at 64 KiB, and when
+	// the gateway stops), one write instead of one per request. 0 writes
+	// every line at once. Default 100ms. Process-wide, like audit.
+	FlushInterval *Duration `yaml:"flush_interval"`
 }
 
 // Audit configures the audit trail. It is process-wide: a reload keeps the

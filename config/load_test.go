@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // valid is a minimal complete file; the broken cases edit it.
@@ -64,6 +65,12 @@ func TestLoadValidAndDefaults(t *testing.T) {
 	if cfg.Server.MaxBodyBytes != 1<<20 || cfg.Server.ShutdownGrace.D().Seconds() != 20 || cfg.Server.AdminListen != "127.0.0.1:9090" {
 		t.Errorf("server defaults: %+v", cfg.Server)
 	}
+	if cfg.Log.FlushInterval == nil || cfg.Log.FlushInterval.D() != 100*time.Millisecond {
+		t.Errorf("log.flush_interval default: %v", cfg.Log.FlushInterval)
+	}
+	if cfg, err := Load(write(t, strings.Replace(valid, "server:\n", "log:\n  flush_interval: 0s\nserver:\n", 1))); err != nil || cfg.Log.FlushInterval.D() != 0 {
+		t.Errorf("log.flush_interval 0 must stay 0 (every line at once): %v", err)
+	}
 	p := cfg.Auth["idp"]
 	if strings.Join(p.Algorithms, ",") != "RS256,PS256,ES256" || p.SubjectClaim != "sub" || p.ClockSkew.D().Seconds() != 30 || p.CacheSize != 10000 {
 		t.Errorf("auth defaults: %+v", p)
@@ -94,6 +101,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown nested key", "  listen: 127.0.0.1:0\n", "  listen: 127.0.0.1:0\n  lisen: x\n", 0, "server.lisen", "unknown key"},
 		{"wrong type", "  listen: 127.0.0.1:0\n", "  listen: 127.0.0.1:0\n  max_body_bytes: lots\n", 0, "server.max_body_bytes", "not a whole number"},
 		{"bad duration", "  listen: 127.0.0.1:0\n", "  listen: 127.0.0.1:0\n  idle_timeout: 5 minutes\n", 0, "server.idle_timeout", "not a duration"},
+		{"negative log flush interval", "server:\n", "log:\n  flush_interval: -1s\nserver:\n", 2, "log.flush_interval", "is not a duration"},
 		{"unknown backend", "backend: legacy", "backend: legasy", 0, "bases[0].routes[0].call.backend", `unknown backend "legasy" (known: legacy)`},
 		{"unknown auth profile", "    auth: idp\n", "    auth: ipd\n", 0, "bases[0].auth", `unknown auth profile "ipd"`},
 		{"missing key file", "pem_file: key.pem", "pem_file: nokey.pem", 0, "auth.idp.keys.pem_file", "cannot read file"},

@@ -84,6 +84,10 @@ func (l *loader) validate(c *Config) {
 	l.server(&c.Server)
 	l.audit(&c.Audit)
 	l.tracing(&c.Tracing)
+	if c.Log.FlushInterval == nil { // absent: batched; 0 stays 0
+		d := Duration(100 * time.Millisecond)
+		c.Log.FlushInterval = &d
+	}
 	switch c.Log.Level {
 	case "":
 		c.Log.Level = "info"

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway"
+	"github.com/fhirgate/fhirgate/gateway/linebuf"
 )
 
 const usage = `usage:
@@ -84,7 +85,9 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.Log.Level))
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	out := linebuf.New(os.Stdout, 64<<10, cfg.Log.FlushInterval.D())
+	defer out.Close()
+	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	srv, err := gateway.NewServer(cfg, log)
 	if err != nil {

@@ -287,7 +287,10 @@ func waitMetric(t *testing.T, s *fullStack, name string, want float64) {
 // drain delay + grace.
 func TestShutdownUnderLoad(t *testing.T) {
 	const drain, grace = 500 * time.Millisecond, 5 * time.Second
-	s := startFull(t, nil, append(loadEdits, "drain_delay: 200ms", "drain_delay: "+drain.String())...)
+	// Log lines are batched for an hour: only the shutdown writes them,
+	// and it must write every one.
+	s := startFull(t, nil, append(loadEdits, "drain_delay: 200ms", "drain_delay: "+drain.String(),
+		"log:\n  level: info\n", "log:\n  level: info\n  flush_interval: 1h\n")...)
 	// Backend calls take 300 ms, so requests are in flight when the listener closes.
 	resp, err := http.Post(s.gtk+"/admin/fault?mode=delay&count=1000000&delay=300ms", "", nil)
 	if err != nil || resp.StatusCode != http.StatusNoContent {
@@ -339,6 +342,10 @@ func TestShutdownUnderLoad(t *testing.T) {
 	out := s.gwProc.Out.String()
 	if i, j := strings.Index(out, `"msg":"draining"`), strings.Index(out, `"msg":"shutting down"`); i < 0 || j < i {
 		t.Errorf("log does not show draining before shutdown:\n%s", lastLines(out, 5))
+	}
+	if n := int64(strings.Count(out, `"msg":"request"`)); n < res.answered.Load() || !strings.Contains(out, `"msg":"stopped"`) {
+		t.Errorf("%d access log lines for %d answered requests (stopped logged: %v): batched lines lost at exit",
+			n, res.answered.Load(), strings.Contains(out, `"msg":"stopped"`))
 	}
 }
 

@@ -185,8 +185,9 @@ func Main(m *testing.M, prefix string, env **Env) int {
 
 // WriteRoutes copies the configuration src (relative to the test's
 // package, e.g. ../../routes.yaml) to a temporary file with the old, new
-// pairs replaced in order (each old must occur) and the
-// repository-relative profiles/ paths made absolute, and returns its path.
+// pairs replaced in order (each old must occur), the repository-relative
+// profiles/ paths made absolute and log lines unbatched
+// (log.flush_interval 0), and returns its path.
 func WriteRoutes(t testing.TB, src string, pairs ...string) string {
 	t.Helper()
 	data, err := os.ReadFile(src)
@@ -199,6 +200,12 @@ func WriteRoutes(t testing.TB, src string, pairs ...string) string {
 			t.Fatalf("%s does not contain %q", src, pairs[i])
 		}
 		cfg = strings.ReplaceAll(cfg, pairs[i], pairs[i+1])
+	}
+	// The suites read a running gateway's log (secrets absent, reloads
+	// logged): every line is written at once, not batched — unless the
+	// test sets the interval itself.
+	if !strings.Contains(cfg, "flush_interval:") {
+		cfg = strings.Replace(cfg, "\nlog:\n", "\nlog:\n  flush_interval: 0s\n", 1)
 	}
 	dir := filepath.Join(RepoRoot(), "profiles")
 	cfg = strings.NewReplacer("[profiles/", "["+dir+"/", ": profiles/", ": "+dir+"/").Replace(cfg)

@@ -73,6 +73,7 @@ FUZZ_TARGETS := \
 	./validation:FuzzFastPathAgrees:20000 \
 	./validation/jsontree:FuzzAgreesWithEncodingJSON:100000 \
 	./validation/fhirxml:FuzzToJSON:20000 \
+	./validation/fhirxml:FuzzScanAgrees:50000 \
 	./validation/fhirxml:FuzzHandChecks:100000 \
 	./validation/profile:FuzzValidate:20000 \
 	./validation/profile:FuzzAnyValueAtAgrees:50000 \

@@ -157,9 +157,12 @@ func trimXMLError(err error) string {
 // ToJSON converts a FHIR XML resource to FHIR JSON. Every problem found is
 // returned (as Errors); the JSON is only valid when there is none.
 func ToJSON(v Version, data []byte) ([]byte, error) {
-	root, err := parseXML(data)
-	if err != nil {
-		return nil, Errors{err.(Error)}
+	root, ok := scanXML(data)
+	if !ok {
+		var err error
+		if root, err = parseXML(data); err != nil {
+			return nil, Errors{err.(Error)}
+		}
 	}
 	c := &toJSON{m: ModelFor(v)}
 	c.resource(root, "")

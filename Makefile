@@ -72,6 +72,7 @@ FUZZ_TARGETS := \
 	./validation:FuzzParseJSON:2000 \
 	./validation:FuzzFastPathAgrees:20000 \
 	./validation/jsontree:FuzzAgreesWithEncodingJSON:100000 \
+	./validation/jsontree:FuzzAppendString:100000 \
 	./validation/fhirxml:FuzzToJSON:20000 \
 	./validation/fhirxml:FuzzScanAgrees:50000 \
 	./validation/fhirxml:FuzzHandChecks:100000 \

@@ -2,7 +2,6 @@ package fhirxml
 
 import (
 	"bytes"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/fhirgate/fhirgate/validation/jsontree"
 )
 
 // Namespaces of FHIR XML and of the narrative.
@@ -461,8 +462,5 @@ func primitiveJSON(t *typeInfo, v string) ([]byte, error) {
 
 // writeString writes s as a JSON string without HTML escaping.
 func writeString(b *bytes.Buffer, s string) {
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	enc.Encode(s)
-	b.Truncate(b.Len() - 1) // Encode's newline
+	b.Write(jsontree.AppendString(b.AvailableBuffer(), s, false))
 }

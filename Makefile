@@ -76,6 +76,7 @@ FUZZ_TARGETS := \
 	./validation/fhirxml:FuzzToJSON:20000 \
 	./validation/fhirxml:FuzzScanAgrees:50000 \
 	./validation/fhirxml:FuzzHandChecks:100000 \
+	./validation/fhirxml:FuzzSimpleURIParses:100000 \
 	./validation/profile:FuzzValidate:20000 \
 	./validation/profile:FuzzAnyValueAtAgrees:50000 \
 	./validation/fhirpathlite:FuzzHolds:20000 \

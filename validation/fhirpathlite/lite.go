@@ -25,6 +25,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -48,7 +49,8 @@ func Compile(src string) (e *Expr, ok bool) {
 // unless the result is a single false (an empty result holds). ok is false
 // when the expression cannot be evaluated exactly here.
 func (e *Expr) Holds(resource map[string]any) (holds, ok bool) {
-	var ev evaluator
+	ev := getEvaluator()
+	defer putEvaluator(ev)
 	out := ev.eval(e.root, ev.one(resource))
 	if ev.declined {
 		return false, false
@@ -66,7 +68,8 @@ func (e *Expr) Holds(resource map[string]any) (holds, ok bool) {
 // digits, booleans as true/false). ok is false when the expression cannot
 // be evaluated exactly here or selects something that is not a primitive.
 func (e *Expr) Strings(resource map[string]any) (values []string, ok bool) {
-	var ev evaluator
+	ev := getEvaluator()
+	defer putEvaluator(ev)
 	out := ev.eval(e.root, ev.one(resource))
 	if ev.declined {
 		return nil, false
@@ -122,6 +125,23 @@ type evaluator struct {
 	// of it with its capacity fixed, so they never overlap and an
 	// evaluation costs a few allocations rather than one per step.
 	arena []any
+}
+
+// evaluators keeps evaluators with their arenas between evaluations: a
+// request evaluates a template expression per backend field, and each
+// would otherwise start a new arena.
+var evaluators = sync.Pool{New: func() any { return new(evaluator) }}
+
+func getEvaluator() *evaluator { return evaluators.Get().(*evaluator) }
+
+// putEvaluator returns ev once nothing refers to its arena any more (the
+// results have been copied out): the arena is cleared, so the pool keeps
+// no resource alive.
+func putEvaluator(ev *evaluator) {
+	clear(ev.arena)
+	ev.arena = ev.arena[:0]
+	ev.declined = false
+	evaluators.Put(ev)
 }
 
 // make returns an empty collection with room for n items.

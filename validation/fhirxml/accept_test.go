@@ -1,6 +1,7 @@
 package fhirxml
 
 import (
+	"net/url"
 	"regexp"
 	"testing"
 )
@@ -44,4 +45,31 @@ func FuzzHandChecks(f *testing.F) {
 			}
 		}
 	})
+}
+
+// What simpleURI takes without parsing, url.Parse takes.
+func FuzzSimpleURIParses(f *testing.F) {
+	for _, s := range []string{"urn:uuid:484639e6-e647-464c-8722-6e8a73cda4e0", "urn:oid:1.2.3", "http://fhir.nl/fhir/NamingSystem/bsn", "https://tools.ietf.org/html/rfc4122", "http://h", "https://x/", "urn:", "http:///x", "http://h:80/x", "http://h/%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if simpleURI(s) {
+			if _, err := url.Parse(s); err != nil {
+				t.Fatalf("simpleURI(%q) but url.Parse: %v", s, err)
+			}
+		}
+	})
+}
+
+func TestSimpleURI(t *testing.T) {
+	for s, want := range map[string]bool{
+		"urn:uuid:484639e6-e647-464c-8722-6e8a73cda4e0": true, "urn:oid:1.2.3": true,
+		"http://fhir.nl/fhir/NamingSystem/bsn": true, "https://tools.ietf.org/html/rfc4122": true, "http://h": true,
+		"urn:": false, "http:///x": false, "http://h:80/x": false, "http://h/%zz": false, "http://h/a?b": false,
+		"ftp://h/x": false, "urn:a b": false,
+	} {
+		if got := simpleURI(s); got != want {
+			t.Errorf("simpleURI(%q) = %v", s, got)
+		}
+	}
 }

@@ -2,13 +2,13 @@ package gateway
 
 import (
 	"errors"
-	"io"
 	"mime"
 	"net"
 	"net/http"
 	"strings"
 
 	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/backend"
 	"github.com/fhirgate/fhirgate/gateway/negotiate"
 	"github.com/fhirgate/fhirgate/gateway/outcome"
 	"github.com/fhirgate/fhirgate/validation"
@@ -60,7 +60,7 @@ func (r *route) readResource(x *exchange) *outcome.Error {
 	if f == negotiate.None || (f == negotiate.JSON && !rb.json) || (f == negotiate.XML && !rb.xml) {
 		return x.answerError(rb.cfg.UnsupportedMedia, "media_type")
 	}
-	data, err := io.ReadAll(x.r.Body)
+	data, err := backend.ReadSized(x.r.Body, x.r.ContentLength, x.table.cfg.Server.MaxBodyBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {

@@ -29,10 +29,14 @@ type compiledExpr struct {
 	names []string
 }
 
-var compiled sync.Map // "P\x00I" → *compiledExpr
+var compiled sync.Map // invariantKey → *compiledExpr
+
+// invariantKey is an invariant at a path: a struct, so a lookup builds no
+// string.
+type invariantKey struct{ path, expr string }
 
 func compiledInvariant(path, expr string) *compiledExpr {
-	key := path + "\x00" + expr
+	key := invariantKey{path, expr}
 	if e, ok := compiled.Load(key); ok {
 		return e.(*compiledExpr)
 	}

@@ -240,7 +240,7 @@ func (c *Client) once(ctx context.Context, inst *instance, r *Request) (*Respons
 		return nil, classify(tctx, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
+	data, err := ReadSized(io.LimitReader(resp.Body, c.maxBytes+1), resp.ContentLength, c.maxBytes)
 	if err != nil {
 		return nil, classify(tctx, err)
 	}

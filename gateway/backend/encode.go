@@ -2,7 +2,7 @@ package backend
 
 import (
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/fhirgate/fhirgate/gateway/outcome"
@@ -35,7 +35,7 @@ func (f Field) each(fn func(string)) {
 // elements under root). Fields are written in name order, so the same call
 // always produces the same bytes. It returns the body and its Content-Type.
 func EncodeBody(encoding, root string, fields []Field) ([]byte, string) {
-	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
+	slices.SortStableFunc(fields, func(a, b Field) int { return strings.Compare(a.Name, b.Name) })
 	switch encoding {
 	case "form":
 		v := url.Values{}
@@ -112,11 +112,12 @@ func jsonTree(fields []Field) map[string]any {
 func appendJSONValue(b []byte, v any) []byte {
 	switch v := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(v))
+		var onStack [16]string // the keys of a usual object, without an allocation
+		keys := onStack[:0]
 		for k := range v {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		b = append(b, '{')
 		for i, k := range keys {
 			if i > 0 {

@@ -50,6 +50,9 @@ func TestRefusals(t *testing.T) {
 		{"foreign element inside", `<Task ` + ns + `><x:status xmlns:x="urn:x" value="ready"/></Task>`, "status", "not in the FHIR namespace"},
 		{"out of order", `<Task ` + ns + `><intent value="order"/><status value="ready"/></Task>`, "Task.status", "out of order"},
 		{"unknown element", `<Task ` + ns + `><colour value="red"/></Task>`, "Task.colour", "unknown element"},
+		// A refused child between two of a list: the list goes on and
+		// its items keep their places (the third identifier is [2]).
+		{"list broken by an unknown element", `<Task ` + ns + `><identifier><value value="a"/></identifier><colour value="red"/><identifier><value value="b"/></identifier><identifier><bogus value="x"/></identifier></Task>`, "Task.identifier[2].bogus", "unknown element"},
 		{"repeats a single element", `<Task ` + ns + `><status value="ready"/><status value="draft"/></Task>`, "Task.status", "more than once"},
 		{"empty attribute", `<Task ` + ns + `><status value=""/></Task>`, "status", "empty"},
 		{"stray text", `<Task ` + ns + `><status value="ready"/>hello</Task>`, "Task", "text content"},

@@ -17,7 +17,9 @@ import (
 // takes parseXML, which gives the tree or the precise error. FuzzScanAgrees
 // holds it to parseXML.
 func scanXML(data []byte) (root *node, ok bool) {
-	s := scanner{data: data}
+	// Names and values are substrings of one string copy of the input,
+	// not an allocation each.
+	s := scanner{data: data, src: string(data)}
 	if bytes.HasPrefix(data, []byte("<?xml")) && !s.declaration() {
 		return nil, false
 	}
@@ -80,6 +82,7 @@ func scanXML(data []byte) (root *node, ok bool) {
 
 type scanner struct {
 	data []byte
+	src  string // data as a string, for substrings
 	i    int
 }
 
@@ -211,7 +214,7 @@ func (s *scanner) name() (string, bool) {
 	if s.i == start {
 		return "", false
 	}
-	return string(s.data[start:s.i]), true
+	return s.src[start:s.i], true
 }
 
 // attrName reads name or prefix:name.
@@ -260,7 +263,7 @@ func (s *scanner) attrValue() (string, bool) {
 		return "", false
 	}
 	if bytes.IndexByte(raw, '&') < 0 {
-		return string(raw), true
+		return s.src[start : start+end], true
 	}
 	out := make([]byte, 0, len(raw))
 	for i := 0; i < len(raw); {

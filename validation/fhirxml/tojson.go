@@ -166,6 +166,7 @@ func ToJSON(v Version, data []byte) ([]byte, error) {
 		}
 	}
 	c := &toJSON{m: ModelFor(v)}
+	c.out.Grow(len(data)) // the JSON of a resource is shorter than its XML
 	c.resource(root, "")
 	if len(c.errs) > 0 {
 		return nil, c.errs
@@ -219,6 +220,9 @@ type group struct {
 	el    *element
 	typ   *typeInfo
 	nodes []*node
+	// start and end: nodes is n.children[start:end] while the run is
+	// contiguous; start is -1 once it is not (nodes is then a copy).
+	start, end int
 }
 
 // members writes the properties of a complex node (after "{", or after
@@ -241,9 +245,12 @@ func (c *toJSON) members(n *node, t *typeInfo, path string, comma bool) {
 		c.out.WriteByte(':')
 		writeString(&c.out, a.Value)
 	}
-	var groups []*group
+	// A group's nodes are a run of n.children (a child that is refused
+	// ends the run, as it did when the nodes were collected one by one).
+	var onStack [8]group // the groups of a usual element, without an allocation
+	groups := onStack[:0]
 	last := -1
-	for _, ch := range n.children {
+	for i, ch := range n.children {
 		e, ct, ok := t.choiceElement(ch.name)
 		if !ok || e.attr {
 			c.fail(join(path, ch.name), true, "unknown element %s", ch.name)
@@ -251,12 +258,19 @@ func (c *toJSON) members(n *node, t *typeInfo, path string, comma bool) {
 		}
 		idx := indexOf(t, e)
 		if len(groups) > 0 && groups[len(groups)-1].name == ch.name {
-			g := groups[len(groups)-1]
+			g := &groups[len(groups)-1]
 			if !e.list {
 				c.fail(join(path, ch.name), true, "element %s appears more than once but repeats at most once", ch.name)
 				continue
 			}
-			g.nodes = append(g.nodes, ch)
+			if g.start >= 0 && g.end == i {
+				g.nodes = n.children[g.start : i+1]
+				g.end = i + 1
+			} else {
+				// The run was broken: the nodes are copied from here on.
+				g.nodes = append(g.nodes[:len(g.nodes):len(g.nodes)], ch)
+				g.start = -1
+			}
 			continue
 		}
 		if idx < last || (idx == last) {
@@ -264,10 +278,10 @@ func (c *toJSON) members(n *node, t *typeInfo, path string, comma bool) {
 			continue
 		}
 		last = idx
-		groups = append(groups, &group{name: ch.name, el: e, typ: ct, nodes: []*node{ch}})
+		groups = append(groups, group{name: ch.name, el: e, typ: ct, nodes: n.children[i : i+1], start: i, end: i + 1})
 	}
-	for _, g := range groups {
-		c.group(g, path, sep)
+	for i := range groups {
+		c.group(&groups[i], path, sep)
 	}
 }
 

@@ -110,6 +110,7 @@ type node struct {
 	kind  kind
 	name  string // member, function or operator
 	ext   string // a member's primitive extension: "_" + name
+	lit   any    // a string or integer literal's value, boxed once at compile time
 	input *node  // nil: the focus ($this of the enclosing scope)
 	args  []*node
 	str   string
@@ -165,10 +166,8 @@ func (ev *evaluator) eval(n *node, focus []any) []any {
 		return nil
 	}
 	switch n.kind {
-	case kString:
-		return ev.one(n.str)
-	case kInt:
-		return ev.one(n.num)
+	case kString, kInt:
+		return ev.one(n.lit)
 	case kBool:
 		return ev.one(n.bool)
 	case kEmpty:

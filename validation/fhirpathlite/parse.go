@@ -239,13 +239,13 @@ func (p *parser) term() *node {
 	p.pos++
 	switch t.kind {
 	case tString:
-		return &node{kind: kString, str: t.text}
+		return &node{kind: kString, str: t.text, lit: t.text}
 	case tInt:
 		v, err := strconv.ParseInt(t.text, 10, 64)
 		if err != nil {
 			return p.fail()
 		}
-		return &node{kind: kInt, num: v}
+		return &node{kind: kInt, num: v, lit: v}
 	case tThis:
 		return &node{kind: kThis}
 	case tDelimited:

@@ -98,6 +98,36 @@ type Model struct {
 	buildMu   sync.Mutex
 	types     map[protoreflect.FullName]*typeInfo
 	reference map[Version]*typeInfo
+
+	// paths remembers element paths (Task.input.type) built by Invariants
+	// for every request, up to maxPaths of them.
+	pathMu sync.RWMutex
+	paths  map[pathKey]string
+}
+
+type pathKey struct{ parent, name string }
+
+const maxPaths = 10000
+
+// childPath is parent + "." + name, remembered.
+func (m *Model) childPath(parent, name string) string {
+	k := pathKey{parent, name}
+	m.pathMu.RLock()
+	p, ok := m.paths[k]
+	m.pathMu.RUnlock()
+	if ok {
+		return p
+	}
+	p = parent + "." + name
+	m.pathMu.Lock()
+	if m.paths == nil {
+		m.paths = map[pathKey]string{}
+	}
+	if len(m.paths) < maxPaths {
+		m.paths[k] = p
+	}
+	m.pathMu.Unlock()
+	return p
 }
 
 var (
@@ -404,11 +434,15 @@ func (m *Model) Invariants(resource map[string]any, visit func(path string, expr
 	if t == nil {
 		return
 	}
-	seen := map[string]bool{}
+	type visited struct {
+		path  string
+		field bool // the element's own constraints, not its type's
+	}
+	seen := map[visited]bool{}
 	var walk func(obj map[string]any, t *typeInfo, path string)
 	walk = func(obj map[string]any, t *typeInfo, path string) {
-		if len(t.constraints) > 0 && !seen[path] {
-			seen[path] = true
+		if len(t.constraints) > 0 && !seen[visited{path, false}] {
+			seen[visited{path, false}] = true
 			visit(path, t.constraints, t.ambiguous())
 		}
 		for key, val := range obj {
@@ -419,9 +453,9 @@ func (m *Model) Invariants(resource map[string]any, visit func(path string, expr
 			if !ok || e.container || ct == nil || ct.primitive {
 				continue
 			}
-			p := path + "." + e.name
-			if len(e.constraints) > 0 && !seen[p+"#field"] {
-				seen[p+"#field"] = true
+			p := m.childPath(path, e.name)
+			if len(e.constraints) > 0 && !seen[visited{p, true}] {
+				seen[visited{p, true}] = true
 				visit(p, e.constraints, ct.ambiguous())
 			}
 			switch x := val.(type) {

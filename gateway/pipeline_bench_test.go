@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/backend"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -113,6 +114,51 @@ func BenchmarkPipeline(b *testing.B) {
 				w := httptest.NewRecorder()
 				g.ServeHTTP(w, req)
 				if w.Code != c.status {
+					b.Fatalf("%d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMapAnswer is the response-mapping stage alone: the Twiin-01
+// route's rules applied to a backend answer — the confirmation (201 with
+// Location and ETag from the answer's fields) and a refusal (422
+// OperationOutcome whose text quotes the request) — without the call.
+func BenchmarkMapAnswer(b *testing.B) {
+	g, _ := benchGateway(b)
+	table := g.table.Load()
+	var r *route
+	var bs *base
+	for _, base := range table.bases {
+		for _, rt := range base.routes {
+			if rt.cfg.Name == "twiin-notification" {
+				r, bs = rt, base
+			}
+		}
+	}
+	if r == nil {
+		b.Fatal("no twiin-notification route in routes.yaml")
+	}
+	resource := map[string]any{"resourceType": "Task", "identifier": []any{map[string]any{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:0f5f7c1e"}}}
+	for _, c := range []struct {
+		name   string
+		status int
+		body   string
+		want   int
+	}{
+		{"confirmed", 200, `{"outcome":"STORED","notificationId":"ntf-000001","revision":1}`, 201},
+		{"refused", 409, `{"errorCode":"GTK-E-108","message":"duplicate"}`, 422},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				req := httptest.NewRequest("POST", "/twiin/Task", nil)
+				x := &exchange{w: w, r: req, table: table, metrics: g.metrics, tracer: g.tracer, base: bs, route: r,
+					resource: resource, resp: &backend.Response{Status: c.status, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(c.body)}}
+				r.mapAnswer(x, nil)
+				if w.Code != c.want {
 					b.Fatalf("%d: %s", w.Code, w.Body)
 				}
 			}

@@ -75,3 +75,30 @@ func BenchmarkValidateXML(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheck is what the gateway runs per request body: Check, which
+// takes the fast path (descriptor-model acceptance instead of jsonformat's
+// proto) for a body it is sure of; the same Task in JSON and in XML.
+func BenchmarkCheck(b *testing.B) {
+	xmlDoc, jsonDoc, set := benchInputs(b)
+	p, _ := NewParser(STU3)
+	for _, c := range []struct {
+		name string
+		doc  []byte
+		xml  bool
+	}{{"json", jsonDoc, false}, {"xml", xmlDoc, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			if _, fast := p.fastCheck(jsonDoc, set, twiinAs); !fast {
+				b.Fatal("the benchmark Task does not take the fast path")
+			}
+			b.SetBytes(int64(len(c.doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				checked := p.Check(c.doc, c.xml, set, twiinAs)
+				if checked.Resource == nil || HasErrors(checked.Base) || HasErrors(checked.Profile) {
+					b.Fatal(checked.Base, checked.Profile)
+				}
+			}
+		})
+	}
+}

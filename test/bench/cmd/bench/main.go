@@ -49,6 +49,8 @@ var (
 	only     = flag.String("only", "", "run only the scenarios whose name contains this")
 	gogc     = flag.String("gogc", "400", "GOGC of the gateway (the chart's goGC)")
 	profile  = flag.String("cpuprofile", "", "if set, a CPU profile of the gateway during each scenario's first saturation run is written to <this>-<scenario letter>.prof")
+	maxprocs = flag.String("gomaxprocs", "", "GOMAXPROCS of the gateway; empty: Go's default (the one CPU it is pinned to)")
+	gcTrace  = flag.String("gctrace", "", "if set, the gateway runs with GODEBUG=gctrace=1, its stderr goes to <this>-gateway.log, its start time to <this>-start.txt, and each scenario's first fixed-rate run through it to <this>-<letter>-latency.tsv (send time, latency, both ns): to line slow requests up with collections")
 	memlimit = flag.String("gomemlimit", "", "GOMEMLIMIT of the gateway, e.g. 96MiB (the chart sets it from the memory limit); empty: none")
 )
 
@@ -107,7 +109,20 @@ func main() {
 	if *memlimit != "" {
 		gwCmd.Env = append(gwCmd.Env, "GOMEMLIMIT="+*memlimit)
 	}
+	if *maxprocs != "" {
+		gwCmd.Env = append(gwCmd.Env, "GOMAXPROCS="+*maxprocs)
+	}
+	if *gcTrace != "" {
+		gwCmd.Env = append(gwCmd.Env, "GODEBUG=gctrace=1")
+		f, err := os.Create(*gcTrace + "-gateway.log")
+		must(err)
+		defer f.Close()
+		gwCmd.Stderr = f
+	}
 	must(gwCmd.Start())
+	if *gcTrace != "" {
+		must(os.WriteFile(*gcTrace+"-start.txt", []byte(strconv.FormatInt(time.Now().UnixNano(), 10)+"\n"), 0o644))
+	}
 	procs = append(procs, gwCmd)
 	for _, a := range []string{backend, nginxAddr, gw} {
 		waitPort(a)
@@ -157,7 +172,11 @@ func main() {
 			}
 			rate := sat["gateway"] / 2
 			for _, tg := range targets {
-				m := attack(sc, tg.addr, tg.name, rate)
+				var record []string
+				if *gcTrace != "" && tg.name == "gateway" && rep == 0 {
+					record = append(record, fmt.Sprintf("%s-%c-latency.tsv", *gcTrace, sc.name[1]))
+				}
+				m := attack(sc, tg.addr, tg.name, rate, record...)
 				sr.add("p50", tg.name, ms(m.Latencies.P50))
 				sr.add("p99", tg.name, ms(m.Latencies.P99))
 				sr.add("p999", tg.name, ms(m.Latencies.Quantile(0.999)))
@@ -170,6 +189,13 @@ func main() {
 	}
 	report := render(results)
 	fmt.Print(report)
+	if *gcTrace != "" {
+		for _, sc := range scenarios {
+			if file := fmt.Sprintf("%s-%c-latency.tsv", *gcTrace, sc.name[1]); fileExists(file) {
+				fmt.Printf("%s at the fixed rate: %s\n", sc.name, slowVersusGC(file, *gcTrace+"-gateway.log", *gcTrace+"-start.txt"))
+			}
+		}
+	}
 	if *out != "" && *only == "" {
 		must(replaceSection(*out, report))
 		log.Printf("results written to %s", *out)
@@ -222,7 +248,9 @@ func buildScenarios(root string, tokens map[string]string) []scenario {
 
 // attack runs one measurement: rate 0 is saturation (as fast as the
 // connections carry), otherwise a fixed rate.
-func attack(sc scenario, addr, name string, rate float64) *vegeta.Metrics {
+// attack runs one measurement; with a non-empty record file every
+// request's send time and latency are written to it.
+func attack(sc scenario, addr, name string, rate float64, record ...string) *vegeta.Metrics {
 	tr := vegeta.NewStaticTargeter(vegeta.Target{Method: sc.method, URL: "http://" + addr + sc.path, Body: sc.body, Header: sc.header})
 	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Connections(*conns), vegeta.MaxConnections(*conns), vegeta.Timeout(10 * time.Second)}
 	var r vegeta.Rate
@@ -234,10 +262,17 @@ func attack(sc scenario, addr, name string, rate float64) *vegeta.Metrics {
 	}
 	a := vegeta.NewAttacker(opts...)
 	var m vegeta.Metrics
+	var rec bytes.Buffer
 	for res := range a.Attack(tr, r, *duration, name) {
 		m.Add(res)
+		if len(record) > 0 {
+			fmt.Fprintf(&rec, "%d\t%d\n", res.Timestamp.UnixNano(), res.Latency.Nanoseconds())
+		}
 	}
 	m.Close()
+	if len(record) > 0 {
+		must(os.WriteFile(record[0], rec.Bytes(), 0o644))
+	}
 	return &m
 }
 
@@ -464,4 +499,98 @@ func fetchProfile(admin string, d time.Duration, file string) {
 	}
 	must(os.WriteFile(file, data, 0o644))
 	log.Printf("CPU profile of the gateway: %s", file)
+}
+
+func fileExists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
+}
+
+// slowVersusGC lines the requests at or above the p99 of a fixed-rate run
+// up with the gateway's garbage collections (GODEBUG=gctrace=1 lines "gc N
+// @Ts …: a+b+c ms clock", T counted from the process start): the slow
+// requests are grouped into bursts (sent less than 20 ms apart), and each
+// burst is placed relative to the nearest collection's start.
+func slowVersusGC(latencyFile, gcLog, startFile string) string {
+	startText, err := os.ReadFile(startFile)
+	must(err)
+	start, _ := strconv.ParseInt(strings.TrimSpace(string(startText)), 10, 64)
+	logText, err := os.ReadFile(gcLog)
+	must(err)
+	var gcStarts []int64
+	var gcClock []float64
+	for _, line := range strings.Split(string(logText), "\n") {
+		var n int
+		var at, a, b, c float64
+		if _, err := fmt.Sscanf(line, "gc %d @%fs", &n, &at); err != nil {
+			continue
+		}
+		if i := strings.Index(line, ": "); i >= 0 {
+			fmt.Sscanf(line[i+2:], "%f+%f+%f ms clock", &a, &b, &c)
+		}
+		gcStarts = append(gcStarts, start+int64(at*1e9))
+		gcClock = append(gcClock, a+b+c)
+	}
+	type req struct{ sent, latency int64 }
+	var reqs []req
+	data, err := os.ReadFile(latencyFile)
+	must(err)
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r req
+		if _, err := fmt.Sscanf(line, "%d\t%d", &r.sent, &r.latency); err == nil {
+			reqs = append(reqs, r)
+		}
+	}
+	if len(reqs) == 0 || len(gcStarts) == 0 {
+		return "no requests or no collections recorded"
+	}
+	lat := make([]int64, len(reqs))
+	for i, r := range reqs {
+		lat[i] = r.latency
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p99 := lat[len(lat)*99/100]
+	var bursts [][]req
+	for _, r := range reqs {
+		if r.latency < p99 {
+			continue
+		}
+		if n := len(bursts); n > 0 && r.sent-bursts[n-1][len(bursts[n-1])-1].sent < 20e6 {
+			bursts[n-1] = append(bursts[n-1], r)
+		} else {
+			bursts = append(bursts, []req{r})
+		}
+	}
+	first, last := reqs[0].sent, reqs[len(reqs)-1].sent
+	cycles, near := 0, 0
+	var clock float64
+	for i, g := range gcStarts {
+		if g >= first && g <= last {
+			cycles++
+			clock += gcClock[i]
+		}
+	}
+	var offsets []string
+	for _, b := range bursts {
+		best := gcStarts[0]
+		for _, g := range gcStarts {
+			if abs(g-b[0].sent) < abs(best-b[0].sent) {
+				best = g
+			}
+		}
+		off := float64(b[0].sent-best) / 1e6
+		if off >= -5 && off <= 40 {
+			near++
+		}
+		offsets = append(offsets, fmt.Sprintf("%d@%+.0fms", len(b), off))
+	}
+	return fmt.Sprintf("p99 %.1f ms; the %d requests at or above it come in %d bursts, %d of them starting within -5…+40 ms of a collection's start (bursts as size@offset: %s); %d collections in the run, %.1f ms of clock each on average, every %.0f ms",
+		float64(p99)/1e6, len(lat)-len(lat)*99/100, len(bursts), near, strings.Join(offsets, " "), cycles, clock/float64(max(cycles, 1)), float64(last-first)/1e6/float64(max(cycles, 1)))
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

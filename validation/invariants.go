@@ -49,7 +49,9 @@ func compiledInvariant(path, expr string) *compiledExpr {
 		c.expr = e
 		c.lite, _ = fhirpathlite.Compile(src)
 	}
-	compiled.Store(key, c)
+	// Copies: the path may be a substring of a request body, which the
+	// cache would keep alive.
+	compiled.Store(invariantKey{strings.Clone(path), strings.Clone(expr)}, c)
 	return c
 }
 

@@ -124,7 +124,9 @@ func (m *Model) childPath(parent, name string) string {
 		m.paths = map[pathKey]string{}
 	}
 	if len(m.paths) < maxPaths {
-		m.paths[k] = p
+		// Copies: the root's name is a substring of the request body,
+		// which a remembered key would keep alive.
+		m.paths[pathKey{strings.Clone(parent), strings.Clone(name)}] = p
 	}
 	m.pathMu.Unlock()
 	return p
@@ -184,7 +186,9 @@ func (m *Model) Resource(name string) *typeInfo {
 	for k, v := range built {
 		next[k] = v
 	}
-	next[name] = t
+	// The model's own name, not the caller's: that may be a substring of
+	// a request body, which the map would keep alive.
+	next[t.name] = t
 	m.resources.Store(&next)
 	return t
 }

@@ -213,20 +213,12 @@ func repetitions() int {
 // goroutines reads go_goroutines from the gateway's metrics.
 func goroutines(t *testing.T, g *gateway) int {
 	t.Helper()
-	resp, err := http.Get(g.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	v, ok := procs.Sample(procs.Scrape(t, g.admin), "go_goroutines")
+	if !ok {
+		t.Fatal("no go_goroutines")
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
-			n, _ := strconv.ParseFloat(v, 64)
-			return int(n)
-		}
-	}
-	t.Fatal("no go_goroutines")
-	return 0
+	n, _ := strconv.ParseFloat(v, 64)
+	return int(n)
 }
 
 // TestFaultyBackend: each fault mode of the GtK, from sequential and
@@ -360,18 +352,8 @@ func TestCircuitBreaker(t *testing.T) {
 }
 
 func metric(t *testing.T, g *gateway, name string) string {
-	resp, err := http.Get(g.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			return v
-		}
-	}
-	return ""
+	v, _ := procs.Sample(procs.Scrape(t, g.admin), name)
+	return v
 }
 
 // gatewayGOGC is the gateway's GOGC in these tests: 400, as the Helm chart

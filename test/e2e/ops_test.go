@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirgate/fhirgate/test/procs"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -53,27 +54,20 @@ func startFull(t *testing.T, gwArgs []string, edits ...string) *fullStack {
 // label set as exposed, e.g. fhirgate_config_reloads_total{result="success"}.
 func (s *fullStack) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	for _, line := range strings.Split(s.scrape(t), "\n") {
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			v, err := strconv.ParseFloat(rest, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return v
-		}
+	rest, ok := procs.Sample(s.scrape(t), name)
+	if !ok {
+		return 0
 	}
-	return 0
+	v, err := strconv.ParseFloat(rest, 64)
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, rest, err)
+	}
+	return v
 }
 
 func (s *fullStack) scrape(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get(s.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	return procs.Scrape(t, s.admin)
 }
 
 // mixRequest is one request of the traffic mix with the answer it must get.

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -220,4 +221,32 @@ func WriteRoutes(t testing.TB, src string, pairs ...string) string {
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+// Scrape returns the /metrics page of a gateway's admin listener
+// (admin is its base URL, http://host:port).
+func Scrape(t testing.TB, admin string) string {
+	t.Helper()
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Sample returns the value of one sample in a /metrics page; name includes
+// the label set as exposed, e.g. fhirgate_config_reloads_total{result="success"}.
+// ok is false when the page has no such sample.
+func Sample(page, name string) (value string, ok bool) {
+	for _, line := range strings.Split(page, "\n") {
+		if v, found := strings.CutPrefix(line, name+" "); found {
+			return v, true
+		}
+	}
+	return "", false
 }

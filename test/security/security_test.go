@@ -391,12 +391,7 @@ func TestSecretsNeverSurface(t *testing.T) {
 			t.Fatalf("%v", got.err)
 		}
 	}
-	resp, err := http.Get(s.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := procs.Scrape(t, s.admin)
 	s.procs[0].Stop(t) // flushes the spans
 	s.collector.mu.Lock()
 	spans := s.collector.raw.String()
@@ -404,7 +399,7 @@ func TestSecretsNeverSurface(t *testing.T) {
 	if len(spans) == 0 {
 		t.Fatal("no spans exported: the search below would prove nothing")
 	}
-	places := map[string]string{"metrics": string(metrics), "exported spans": spans}
+	places := map[string]string{"metrics": metrics, "exported spans": spans}
 	for i, p := range s.procs {
 		places[[]string{"gateway log and audit", "Fachdienst output", "GtK output"}[i]] = p.Out.String()
 	}

@@ -50,8 +50,10 @@ func (b *Writer) Write(p []byte) (int, error) {
 	if len(b.buf)+len(p) > b.size {
 		b.flushLocked()
 		if len(p) > b.size {
-			b.w.Write(p)
-			return len(p), b.takeErr()
+			if err := b.takeErr(); err != nil {
+				return 0, err
+			}
+			return b.w.Write(p)
 		}
 	}
 	if b.buf == nil {

@@ -177,3 +177,13 @@ func BenchmarkLogLine(b *testing.B) {
 		})
 	}
 }
+
+// A line too large for the buffer is written through, and its own write
+// error is returned.
+func TestLargeLineError(t *testing.T) {
+	rec := &recorder{fail: errors.New("pipe closed")}
+	w := New(rec, 4, time.Hour)
+	if _, err := w.Write([]byte("0123456789\n")); err == nil || err.Error() != "pipe closed" {
+		t.Fatalf("Write: %v", err)
+	}
+}

@@ -296,7 +296,7 @@ func isID(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+		if !(isAlnum(c) || c == '-' || c == '.') {
 			return false
 		}
 	}

@@ -95,9 +95,8 @@ type Model struct {
 	// replaced (copied, one more type) under buildMu.
 	resources atomic.Pointer[map[string]*typeInfo]
 	// buildMu guards types and the building of resource types.
-	buildMu   sync.Mutex
-	types     map[protoreflect.FullName]*typeInfo
-	reference map[Version]*typeInfo
+	buildMu sync.Mutex
+	types   map[protoreflect.FullName]*typeInfo
 
 	// paths remembers element paths (Task.input.type) built by Invariants
 	// for every request, up to maxPaths of them.

@@ -58,7 +58,6 @@ type node struct {
 	attrs    []xml.Attr
 	children []*node
 	raw      []byte // the verbatim XHTML of a narrative div
-	line     int
 }
 
 // parseXML reads a FHIR XML document into a tree. It refuses DOCTYPE (and

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/test/legacysim/fachdienst"
+	"github.com/fhirgate/fhirgate/test/procs"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -346,13 +347,7 @@ func TestHTTPBehaviour(t *testing.T) {
 			}
 			resp.Body.Close()
 		}
-		resp, err := http.Get(s.admin + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body := new(strings.Builder)
-		fmt.Fprint(body, readAll(resp))
+		page := procs.Scrape(t, s.admin)
 		for _, name := range []string{
 			`fhirgate_requests_total{code="204",route="erp-task-abort"}`,
 			`fhirgate_request_duration_seconds_bucket{route="erp-task-abort"`,
@@ -363,7 +358,7 @@ func TestHTTPBehaviour(t *testing.T) {
 			`fhirgate_config_reloads_total{result="success"} 1`, `fhirgate_config_last_reload_success_timestamp_seconds`,
 			`go_goroutines`, `process_resident_memory_bytes`,
 		} {
-			if !strings.Contains(body.String(), name) {
+			if !strings.Contains(page, name) {
 				t.Errorf("metrics lack %s", name)
 			}
 		}

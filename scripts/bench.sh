@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # make bench: the side-by-side load benchmark (test/bench). Installs
-# Debian's nginx when absent; needs two cores (taskset pins the generator
-# and the proxy under test apart).
+# Debian's nginx (backend and reference proxy) and wrk (the saturation
+# generator) when absent; needs two cores (taskset pins the generators and
+# the proxy under test apart).
 #   scripts/bench.sh [flags of test/bench/cmd/bench, e.g. -duration 10s -reps 5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v nginx >/dev/null; then
-  echo "nginx not found: installing Debian's nginx package" >&2
+missing=()
+command -v nginx >/dev/null || missing+=(nginx)
+command -v wrk >/dev/null || missing+=(wrk)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 cd test/bench
 exec go run ./cmd/bench "$@"

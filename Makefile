@@ -82,7 +82,7 @@ FUZZ_TARGETS := \
 	./validation/fhirpathlite:FuzzHolds:20000 \
 	./config:FuzzParse:30000 \
 	./gateway/negotiate:FuzzNegotiate:200000 \
-	./gateway/template:FuzzParse:200000 \
+	./template:FuzzParse:200000 \
 	./gateway/backend:FuzzField:100000 \
 	./gateway/backend:FuzzEncodeJSON:50000 \
 	./gateway:FuzzParseToken:100000

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fhirgate/fhirgate/gateway/template"
+	"github.com/fhirgate/fhirgate/template"
 	"github.com/fhirgate/fhirgate/validation"
 	"github.com/fhirgate/fhirgate/validation/profile"
 	"gopkg.in/yaml.v3"

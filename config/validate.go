@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fhirgate/fhirgate/gateway/template"
+	"github.com/fhirgate/fhirgate/template"
 	"github.com/fhirgate/fhirgate/validation"
 	"github.com/fhirgate/fhirgate/validation/fhirpathlite"
 	"github.com/fhirgate/fhirgate/validation/profile"
@@ -614,6 +614,9 @@ func PathParams(p string) ([]string, error) {
 			names = append(names, n)
 		case strings.ContainsAny(s, "{}"):
 			return nil, fmt.Errorf("%q: a parameter must fill a whole segment", p)
+		case strings.HasPrefix(s, ":") || strings.HasPrefix(s, "*"):
+			// The router (gin) reads these as its own parameters.
+			return nil, fmt.Errorf("%q: a literal segment must not start with %q", p, s[:1])
 		}
 	}
 	return names, nil

@@ -183,6 +183,7 @@ func capabilityStatement(b *base, version validation.Version, built time.Time) (
 // learns what it may call before it has one.
 func (x *exchange) serveCapability() {
 	x.capabilities = true
+	x.status = http.StatusOK
 	x.negotiate()
 	if x.format == negotiate.None {
 		x.fail(outcome.New(http.StatusNotAcceptable, "not-supported", "Requested format '"+x.asked+"' cannot be provided").WithKind("format"))

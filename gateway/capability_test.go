@@ -101,7 +101,11 @@ func TestCapabilityStatementContent(t *testing.T) {
 // TestMetadataEndpoint: GET [base]/metadata needs no token, negotiates
 // like every answer, and HEAD has no body.
 func TestMetadataEndpoint(t *testing.T) {
-	gw := httptest.NewServer(New(defaultTable(t), NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil))))
+	g, err := New(defaultTable(t), NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(g)
 	defer gw.Close()
 	cases := []struct {
 		method, path, accept string

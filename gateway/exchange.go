@@ -9,7 +9,7 @@ import (
 	"github.com/fhirgate/fhirgate/gateway/auth"
 	"github.com/fhirgate/fhirgate/gateway/backend"
 	"github.com/fhirgate/fhirgate/gateway/negotiate"
-	"github.com/fhirgate/fhirgate/gateway/template"
+	"github.com/fhirgate/fhirgate/template"
 	"go.opentelemetry.io/otel/trace"
 )
 

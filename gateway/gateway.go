@@ -2,13 +2,11 @@
 // built from routes.yaml, the pipeline stages, the backend call and the
 // mapping of its answer, OperationOutcome rendering, metrics and logs.
 //
-// The path of one request, each step in its own function:
-//
-//	ServeHTTP   request id, panic recovery, body limit, access log, metrics
-//	dispatch    base by prefix → bearer header check (if the base wants it
-//	            first) → route by method and path (404/405)
-//	route.serve authenticate → rate limit → role → negotiate → required
-//	            query → checks → forward (canonical call) → mapAnswer
+// Each table is served by a gin engine of its own (engine.go lists the
+// request's steps as gin middleware, in the order of the answers);
+// ServeHTTP normalises the path and hands the request to the engine in
+// use. A program embedding fhirgate adds gin middleware and handlers to
+// every engine with WithMiddleware and WithEngine (embed.go).
 package gateway
 
 import (
@@ -30,31 +28,46 @@ import (
 	"github.com/fhirgate/fhirgate/gateway/audit"
 	"github.com/fhirgate/fhirgate/gateway/auth"
 	"github.com/fhirgate/fhirgate/gateway/outcome"
+	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Gateway serves FHIR requests from the current Table.
+// Gateway serves FHIR requests from the current Table, each table through
+// a gin engine of its own (engine.go).
 type Gateway struct {
-	table   atomic.Pointer[Table]
+	engine  atomic.Pointer[engine]
 	metrics *Metrics
 	log     *slog.Logger
 	tracer  trace.Tracer // nil: propagate trace context without recording spans
 	// sampleNew marks new traces sampled when spans are not recorded.
 	sampleNew bool
 	audit     *audit.Log
+	opts      options
 }
 
-// New returns a Gateway serving t.
-func New(t *Table, m *Metrics, log *slog.Logger) *Gateway {
+// New returns a Gateway serving t, with what opts add to every engine.
+func New(t *Table, m *Metrics, log *slog.Logger, opts ...Option) (*Gateway, error) {
 	g := &Gateway{metrics: m, log: log, sampleNew: true}
-	g.Swap(t)
-	return g
+	for _, o := range opts {
+		o(&g.opts)
+	}
+	if err := g.Swap(t); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
-// Swap makes t the table for requests that start from now on.
-func (g *Gateway) Swap(t *Table) {
+// Swap builds t's engine and makes it the one for requests that start
+// from now on; requests in flight finish on theirs. An error (a route gin
+// cannot hold) leaves the engine in use serving.
+func (g *Gateway) Swap(t *Table) error {
+	e, err := g.newEngine(t)
+	if err != nil {
+		return err
+	}
 	g.metrics.knownBackends(t)
-	g.table.Store(t)
+	g.engine.Store(e)
+	return nil
 }
 
 // SetTracerProvider makes tp the source of request and backend spans
@@ -69,77 +82,83 @@ func (g *Gateway) SetSampleNew(sampled bool) { g.sampleNew = sampled }
 func (g *Gateway) SetAudit(l *audit.Log) { g.audit = l }
 
 // Table returns the table in use.
-func (g *Gateway) Table() *Table { return g.table.Load() }
+func (g *Gateway) Table() *Table { return g.engine.Load().table }
 
-// ServeHTTP implements http.Handler.
+// Engine returns the gin engine in use (read-only: a reload replaces it;
+// use WithMiddleware or WithEngine to change every engine).
+func (g *Gateway) Engine() *gin.Engine { return g.engine.Load().gin }
+
+// ServeHTTP implements http.Handler: the path is normalised for routing,
+// the answer's status held until its body (holdWriter), and the request
+// served by the engine in use.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sw := &statusWriter{ResponseWriter: w}
-	start := time.Now()
-	r, span := g.startServerSpan(r)
-	x := &exchange{w: sw, r: r, start: start, table: g.table.Load(), metrics: g.metrics, tracer: g.tracer}
-	x.id = requestID(r.Header.Get("X-Request-Id"))
-	sw.Header().Set("X-Request-Id", x.id)
-	g.metrics.inflight.Inc()
-	defer g.finish(x, sw, span)
-
-	if e := checkRequestSize(r, &x.table.cfg.Server); e != nil {
-		x.fail(e)
-		return
-	}
-	max := x.table.cfg.Server.MaxBodyBytes
-	if r.ContentLength > max {
-		x.fail(outcome.New(http.StatusRequestEntityTooLarge, "too-costly",
-			fmt.Sprintf("the request body exceeds the limit of %d bytes", max)).WithKind("limit"))
-		return
-	}
-	r.Body = http.MaxBytesReader(sw, r.Body, max)
-	g.dispatch(x)
+	normalisePath(r.URL)
+	hw := &holdWriter{ResponseWriter: w}
+	g.engine.Load().gin.ServeHTTP(hw, r)
+	hw.flush()
 }
 
-func (g *Gateway) dispatch(x *exchange) {
-	b, rest := x.table.findBase(x.r.URL.EscapedPath())
-	if b == nil {
-		x.fail(outcome.New(http.StatusNotFound, "not-found", "no FHIR endpoint at this path").WithKind("route"))
-		return
+// begin is the first middleware of every engine: the request's exchange,
+// id and trace context; at the end, whatever happened — a panic becomes a
+// 500 OperationOutcome, a status written without a body by another handler
+// becomes an OperationOutcome with that status — then metrics, one
+// access-log line and the audit record.
+func (g *Gateway) begin(t *Table) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		r, span := g.startServerSpan(c.Request)
+		c.Request = r
+		x := &exchange{w: c.Writer, r: r, start: start, table: t, metrics: g.metrics, tracer: g.tracer}
+		x.id = requestID(r.Header.Get("X-Request-Id"))
+		c.Writer.Header().Set("X-Request-Id", x.id)
+		c.Set(exchangeKey, x)
+		g.metrics.inflight.Inc()
+		defer g.finish(c, x, span)
+		c.Next()
 	}
-	x.base = b
+}
+
+var (
+	errNoEndpoint = outcome.New(http.StatusNotFound, "not-found", "no FHIR endpoint at this path").WithKind("route")
+)
+
+func errBodyTooLarge(max int64) *outcome.Error {
+	return outcome.New(http.StatusRequestEntityTooLarge, "too-costly",
+		fmt.Sprintf("the request body exceeds the limit of %d bytes", max)).WithKind("limit")
+}
+
+// beforeRouting runs the base's steps that precede routing (rest is the
+// path below the base) and reports whether it answered.
+func (x *exchange) beforeRouting(rest string) bool {
+	b := x.base
 	if b.clientLimiter != nil {
 		if ok, wait := b.clientLimiter.Allow(clientKey(x.r), time.Now()); !ok {
 			x.fail(withRetryAfter(outcome.New(http.StatusTooManyRequests, b.cfg.IssueCode(http.StatusTooManyRequests),
 				"too many requests from this client; retry later").WithKind("client_rate_limit"), wait))
-			return
+			return true
 		}
 	}
-	if b.capability != nil && (rest == "/metadata" || rest == "/metadata/") && (x.r.Method == http.MethodGet || x.r.Method == http.MethodHead) {
+	if b.capability != nil && rest == "/metadata" && (x.r.Method == http.MethodGet || x.r.Method == http.MethodHead) {
 		x.serveCapability()
-		return
+		return true
 	}
 	if b.auth != nil {
 		// The header check of the base's profile precedes routing, so a
 		// request without a bearer token learns nothing about paths.
 		if _, f := bearer(x); f == auth.MissingHeader || f == auth.MalformedHeader {
 			x.fail(x.answerError(b.auth.failureAnswer(f), "auth"))
-			return
+			return true
 		}
 	}
-	r, allowed := b.match(x.r.Method, rest, &x.params)
-	if r == nil {
-		if len(allowed) > 0 {
-			e := x.answerError(b.cfg.MethodNotAllowed, "route")
-			if e.Header == nil {
-				e.Header = http.Header{}
-			}
-			e.Header.Set("Allow", strings.Join(allowed, ", "))
-			x.fail(e)
-			return
-		}
-		x.fail(x.answerError(b.cfg.NotFound, "route"))
-		return
-	}
+	return false
+}
+
+// admit serves route r unless it is at capacity (max_inflight): a route
+// at capacity answers at once instead of queueing requests that would
+// time out anyway.
+func (x *exchange) admit(r *route) {
 	x.route = r
 	if max := int64(r.cfg.MaxInflight); max > 0 {
-		// Admission before any work: a route at capacity answers at once
-		// instead of queueing requests that would time out anyway.
 		if r.inflight.Add(1) > max {
 			r.inflight.Add(-1)
 			x.fail(x.answerError(r.cfg.Overloaded, "overloaded"))
@@ -182,23 +201,27 @@ func clientKey(r *http.Request) string {
 	return "ip:" + host
 }
 
-// finish recovers a panic into a 500 OperationOutcome, then records the
-// request in metrics and in one access-log line.
-func (g *Gateway) finish(x *exchange, sw *statusWriter, span trace.Span) {
+// finish recovers a panic into a 500 OperationOutcome and turns a status
+// another handler wrote without a body into one, then records the request
+// in metrics, one access-log line and the audit trail.
+func (g *Gateway) finish(c *gin.Context, x *exchange, span trace.Span) {
+	var hw *holdWriter
+	if u, ok := c.Writer.(interface{ Unwrap() http.ResponseWriter }); ok {
+		hw, _ = u.Unwrap().(*holdWriter)
+	}
 	if p := recover(); p != nil {
 		if p == http.ErrAbortHandler {
 			panic(p)
 		}
 		g.log.Error("panic", "request_id", x.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-		if !sw.wrote {
+		if hw == nil || !hw.flushed {
 			x.fail(outcome.New(http.StatusInternalServerError, "exception", "internal error; the request id identifies it in the gateway's log").WithKind("internal"))
 		}
+	} else if x.status == 0 && c.Writer.Status() >= 400 && c.Writer.Size() <= 0 && (hw == nil || !hw.flushed) {
+		x.fail(bareAnswer(c.Writer.Status()))
 	}
 	g.metrics.inflight.Dec()
-	status := sw.status
-	if status == 0 {
-		status = http.StatusOK
-	}
+	status := c.Writer.Status()
 	elapsed := time.Since(x.start)
 	routeName := "unmatched"
 	if x.route != nil {
@@ -214,6 +237,32 @@ func (g *Gateway) finish(x *exchange, sw *statusWriter, span trace.Span) {
 		g.audit.Write(x.auditRecord(status, span))
 	}
 	endServerSpan(span, x, routeName, status)
+}
+
+// bareAnswer is the OperationOutcome for a status that a handler outside
+// the pipeline (gin's binding, an embedding program's middleware) wrote
+// without a body.
+func bareAnswer(status int) *outcome.Error {
+	code := "processing"
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		code = "security"
+	case status == http.StatusNotFound:
+		code = "not-found"
+	case status == http.StatusRequestEntityTooLarge:
+		code = "too-costly"
+	case status == http.StatusTooManyRequests:
+		code = "throttled"
+	case status == http.StatusBadRequest:
+		code = "invalid"
+	case status >= 500:
+		code = "exception"
+	}
+	text := http.StatusText(status)
+	if text == "" {
+		text = "status " + strconv.Itoa(status)
+	}
+	return outcome.New(status, code, text).WithKind("http")
 }
 
 // accessLog writes one JSON line per request. It logs no header and no
@@ -300,28 +349,6 @@ func requestID(in string) string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// statusWriter records the status written, for logs, metrics and to know
-// whether a panic can still be answered.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.status, w.wrote = http.StatusOK, true
-	}
-	return w.ResponseWriter.Write(b)
 }
 
 // observeBackend records one backend call.

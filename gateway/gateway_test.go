@@ -88,7 +88,7 @@ type fixture struct {
 	token string
 }
 
-func newFixture(t *testing.T, backendURL string, spy *backendSpy) *fixture {
+func newFixture(t *testing.T, backendURL string, spy *backendSpy, opts ...Option) *fixture {
 	t.Helper()
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	dir := t.TempDir()
@@ -104,7 +104,10 @@ func newFixture(t *testing.T, backendURL string, spy *backendSpy) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := New(table, NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	g, err := New(table, NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tok, _ := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "s", "role": "doc", "exp": time.Now().Add(time.Hour).Unix()}).SignedString(key)
 	f := &fixture{gw: httptest.NewServer(g), spy: spy, token: tok}
 	t.Cleanup(f.gw.Close)

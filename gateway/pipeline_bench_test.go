@@ -67,7 +67,10 @@ func benchGateway(b *testing.B) (*Gateway, map[string]string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := New(table, NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	g, err := New(table, NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
 	sign := func(c jwt.MapClaims) string {
 		c["iat"], c["exp"] = time.Now().Unix(), time.Now().Add(time.Hour).Unix()
 		s, _ := jwt.NewWithClaims(jwt.SigningMethodRS256, c).SignedString(key)
@@ -127,7 +130,7 @@ func BenchmarkPipeline(b *testing.B) {
 // OperationOutcome whose text quotes the request) — without the call.
 func BenchmarkMapAnswer(b *testing.B) {
 	g, _ := benchGateway(b)
-	table := g.table.Load()
+	table := g.Table()
 	var r *route
 	var bs *base
 	for _, base := range table.bases {

@@ -66,9 +66,14 @@ func (s *Server) Reload(trigger string) error {
 			s.log.Warn("configuration section changed; it takes effect at the next start", "section", section)
 		}
 	}
+	if err := s.Gateway.Swap(live.table); err != nil {
+		live.retire()
+		s.Metrics.ConfigLoaded(false, 0)
+		s.log.Error("configuration rejected; the previous one keeps serving", "trigger", trigger, "config", s.cfg.File, "sha256", digest, "error", err.Error())
+		return err
+	}
 	old := s.live
 	s.live = live
-	s.Gateway.Swap(live.table)
 	s.Metrics.ConfigLoaded(true, float64(time.Now().Unix()))
 	s.log.Info("configuration reloaded", "trigger", trigger, "config", s.cfg.File, "sha256", digest)
 	time.AfterFunc(s.cfg.Server.WriteTimeout.D()+time.Second, old.retire)

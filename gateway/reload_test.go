@@ -37,7 +37,7 @@ type reloadFixture struct {
 
 const reloadServer = "server: {listen: 127.0.0.1:0, admin_listen: 127.0.0.1:0}\n"
 
-func newReloadFixture(t *testing.T, backendURL string) *reloadFixture {
+func newReloadFixture(t *testing.T, backendURL string, opts ...Option) *reloadFixture {
 	t.Helper()
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	f := &reloadFixture{dir: t.TempDir(), backend: backendURL}
@@ -52,7 +52,7 @@ func newReloadFixture(t *testing.T, backendURL string) *reloadFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv, err = NewServer(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	f.srv, err = NewServer(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

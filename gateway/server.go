@@ -45,8 +45,9 @@ type Server struct {
 	audit    *audit.Log
 }
 
-// NewServer loads nothing: cfg is an already loaded configuration.
-func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
+// NewServer loads nothing: cfg is an already loaded configuration; opts add
+// an embedding program's gin middleware and handlers to every engine.
+func NewServer(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	m := NewMetrics()
 	ctx, cancel := context.WithCancel(context.Background())
 	t, err := Build(ctx, cfg)
@@ -57,7 +58,11 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	m.ConfigLoaded(true, float64(time.Now().Unix()))
 	s := &Server{Metrics: m, cfg: cfg, log: log, ctx: ctx, cancel: cancel, live: liveTable{table: t, cancel: func() {}}}
-	s.Gateway = New(t, m, log)
+	if s.Gateway, err = New(t, m, log, opts...); err != nil {
+		cancel()
+		t.Close()
+		return nil, err
+	}
 	if s.tracing, err = NewTracerProvider(cfg.Tracing); err != nil {
 		cancel()
 		return nil, fmt.Errorf("tracing: %w", err)
@@ -112,6 +117,11 @@ func NewServer(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.admin = &http.Server{Addr: sc.AdminListen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }
+
+// Handler is the FHIR listener's handler, for a program that serves it
+// on a listener of its own instead of calling Run (reloads still swap the
+// engine behind it).
+func (s *Server) Handler() http.Handler { return s.Gateway }
 
 func serverTLS(t *config.TLS) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)

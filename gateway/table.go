@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/fhirgate/fhirgate/gateway/ratelimit"
 	"net/http"
-	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -16,7 +15,7 @@ import (
 	"github.com/fhirgate/fhirgate/gateway/auth"
 	"github.com/fhirgate/fhirgate/gateway/backend"
 	"github.com/fhirgate/fhirgate/gateway/negotiate"
-	"github.com/fhirgate/fhirgate/gateway/template"
+	"github.com/fhirgate/fhirgate/template"
 	"github.com/fhirgate/fhirgate/validation"
 )
 
@@ -57,6 +56,10 @@ type route struct {
 	cfg      *config.Route
 	base     *base
 	segments []segment
+	// pattern is the route's gin pattern below the root, params the names
+	// of its parameters by position (ginPattern).
+	pattern string
+	params  []string
 	auth     *authProfile
 	roles    map[string]bool
 	offer    negotiate.Offer
@@ -167,10 +170,7 @@ func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
 			}
 			b.routes = append(b.routes, r)
 		}
-		// Literal segments win over parameters: sort routes so that the
-		// most literal pattern is tried first.
-		sort.SliceStable(b.routes, func(i, j int) bool { return literalCount(b.routes[i]) > literalCount(b.routes[j]) })
-		if r, _ := b.match(http.MethodGet, "/metadata", &params{}); r == nil {
+		if !b.servesMetadata() {
 			if b.capability, err = capabilityStatement(b, version, built); err != nil {
 				return nil, fmt.Errorf("base %s: CapabilityStatement: %w", bc.Path, err)
 			}
@@ -182,14 +182,15 @@ func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
 	return t, nil
 }
 
-func literalCount(r *route) int {
-	n := 0
-	for _, s := range r.segments {
-		if s.param == "" {
-			n++
+// servesMetadata reports whether a route of the base answers GET
+// [base]/metadata itself (then the gateway generates no statement).
+func (b *base) servesMetadata() bool {
+	for _, r := range b.routes {
+		if r.cfg.Method == http.MethodGet && strings.Trim(r.cfg.Path, "/") == "metadata" {
+			return true
 		}
 	}
-	return n
+	return false
 }
 
 func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, clients map[string]*backend.Client) (*route, error) {
@@ -201,6 +202,7 @@ func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, cli
 	case "read", "search", "update", "conditional-update", "delete":
 		r.idempotent = true
 	}
+	r.pattern, r.params = ginPattern(b.prefix, rc.Path)
 	for _, s := range strings.Split(strings.Trim(rc.Path, "/"), "/") {
 		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
 			r.segments = append(r.segments, segment{param: s[1 : len(s)-1]})
@@ -370,66 +372,6 @@ func (t *Table) findBase(path string) (*base, string) {
 		}
 	}
 	return nil, path
-}
-
-// match finds the route for method and the path below the base. A trailing
-// slash is accepted. It returns the route and its path parameters; when
-// the path is known but not for this method, route is nil and allowed lists
-// the methods that are.
-func (b *base) match(method, rest string, params *params) (r *route, allowed []string) {
-	rest = strings.TrimSuffix(rest, "/")
-	rest = strings.TrimPrefix(rest, "/")
-	for _, cand := range b.routes {
-		if !cand.matchPath(rest, nil) {
-			continue
-		}
-		if cand.cfg.Method != method {
-			allowed = append(allowed, cand.cfg.Method)
-			continue
-		}
-		params.n = 0
-		cand.matchPath(rest, params)
-		return cand, nil
-	}
-	return nil, allowed
-}
-
-// matchPath matches the segments of rest, filling p when not nil. It does
-// not allocate.
-func (r *route) matchPath(rest string, p *params) bool {
-	for i, seg := range r.segments {
-		var s string
-		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			s, rest = rest[:j], rest[j+1:]
-		} else {
-			if i != len(r.segments)-1 {
-				return false
-			}
-			s, rest = rest, ""
-		}
-		if s == "" {
-			return false
-		}
-		// rest is the escaped path, so that an encoded slash (%2F) stays
-		// inside its segment; each segment is unescaped on its own.
-		if strings.IndexByte(s, '%') >= 0 {
-			u, err := url.PathUnescape(s)
-			if err != nil {
-				return false
-			}
-			s = u
-		}
-		if seg.param == "" {
-			if s != seg.literal {
-				return false
-			}
-			continue
-		}
-		if p != nil {
-			p.add(seg.param, s)
-		}
-	}
-	return rest == ""
 }
 
 // params holds path parameters without allocating for up to four.

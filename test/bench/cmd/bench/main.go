@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -101,6 +102,13 @@ func main() {
 		os.RemoveAll(work)
 	}
 	defer cleanup()
+	// Ctrl-C or a kill stops the processes and removes the cgroup too.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fatal("interrupted")
+	}()
 	if *share < 1 {
 		cg, err = newCPUShare(fmt.Sprintf("fhirgate-bench-%d", os.Getpid()))
 		must(err)

@@ -58,8 +58,8 @@ type route struct {
 	segments []segment
 	// pattern is the route's gin pattern below the root, params the names
 	// of its parameters by position (ginPattern).
-	pattern string
-	params  []string
+	pattern  string
+	params   []string
 	auth     *authProfile
 	roles    map[string]bool
 	offer    negotiate.Offer

@@ -10,7 +10,7 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/fhirgate/fhirgate/gateway.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/fhirgate/fhirgate/gateway/pipeline.Version=${VERSION}" \
       -o /out/fhirgate ./cmd/fhirgate
 
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -85,7 +85,8 @@ FUZZ_TARGETS := \
 	./template:FuzzParse:200000 \
 	./gateway/backend:FuzzField:100000 \
 	./gateway/backend:FuzzEncodeJSON:50000 \
-	./gateway:FuzzParseToken:100000
+	./gateway/pipeline:FuzzParseToken:100000 \
+	./gateway:FuzzNormalisePath:100000
 
 # Long fuzzing: each target for FUZZTIME.
 FUZZTIME ?= 60s

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
-	"github.com/fhirgate/fhirgate/gateway/outcome"
 	"github.com/gin-gonic/gin"
+
+	"github.com/fhirgate/fhirgate/gateway/pipeline"
 )
 
 func init() {
@@ -20,7 +20,7 @@ func init() {
 // engine is the gin engine of one table: requests that start on it finish
 // on it, whatever a reload swaps in meanwhile.
 type engine struct {
-	table *Table
+	table *pipeline.Table
 	gin   *gin.Engine
 }
 
@@ -30,7 +30,8 @@ type engine struct {
 // answers (spec erezept-abort §3 for the E-Rezept base):
 //
 //	begin         request id, trace context, recovery (panic → 500
-//	              OperationOutcome); at the end access log, metrics, audit
+//	              OperationOutcome); at the end a status written without a
+//	              body becomes an OperationOutcome; access log, metrics, audit
 //	limits        URL 414, headers 431, body 413 — before anything is read
 //	selectBase    base by path prefix (404), per-client rate limit (429),
 //	              GET [base]/metadata, the base's Authorization header
@@ -38,20 +39,21 @@ type engine struct {
 //	middleware    what an embedding program adds (WithMiddleware)
 //	route         authenticate, rate limit, authorize, negotiate, query,
 //	              body, checks, operation, forward, map the answer
+//	              (pipeline.Exchange.Serve)
 //	NoRoute       the base's not_found answer
 //	NoMethod      the base's method_not_allowed answer, with gin's Allow
 //
 // gin routes on the normalised path (see normalisePath): its redirects are
-// off, and each path parameter is unescaped on its own.
-func (g *Gateway) newEngine(t *Table) (e *engine, err error) {
+// off, and each path parameter is unescaped by the pipeline on its own.
+func (g *Gateway) newEngine(t *pipeline.Table) (e *engine, err error) {
 	r := gin.New()
 	r.RedirectTrailingSlash = false // a trailing slash is stripped instead (FHIR clients do not follow a redirected POST)
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true // 405 with Allow rather than 404 for a known path
 	r.UseRawPath = true             // route on the escaped path: %2F stays inside its segment
-	r.UnescapePathValues = false    // gin would unescape '+' to a space; pathValue unescapes a segment as a path
+	r.UnescapePathValues = false    // gin would unescape '+' to a space
 	r.RemoveExtraSlash = false
-	r.ContextWithFallback = true // c.Done(), c.Value() are the request's: backend calls end with the client
+	r.ContextWithFallback = true // c.Done(), c.Value() are the request's
 
 	r.Use(g.begin(t), limits, selectBase)
 	r.Use(g.opts.middleware...)
@@ -62,10 +64,8 @@ func (g *Gateway) newEngine(t *Table) (e *engine, err error) {
 			e, err = nil, fmt.Errorf("routes: %v", p)
 		}
 	}()
-	for _, b := range t.bases {
-		for _, rt := range b.routes {
-			r.Handle(rt.cfg.Method, rt.pattern, serveRoute(rt))
-		}
+	for _, rt := range t.Routes() {
+		r.Handle(rt.Method(), rt.Pattern(), serveRoute(rt))
 	}
 	r.NoRoute(notFound)
 	r.NoMethod(methodNotAllowed)
@@ -78,32 +78,48 @@ func (g *Gateway) newEngine(t *Table) (e *engine, err error) {
 // exchangeKey holds the request's exchange in the gin context.
 const exchangeKey = "fhirgate.exchange"
 
-func exchangeOf(c *gin.Context) *exchange {
+func exchangeOf(c *gin.Context) *pipeline.Exchange {
 	x, _ := c.Get(exchangeKey)
-	return x.(*exchange)
+	return x.(*pipeline.Exchange)
 }
 
-// stop answers e and ends the chain.
-func stop(c *gin.Context, x *exchange, e *outcome.Error) {
-	x.fail(e)
-	c.Abort()
+// begin is the first middleware of every engine: the request's exchange,
+// id and trace context; at the end, whatever happened — a panic becomes a
+// 500 OperationOutcome, a status written without a body by another
+// handler becomes an OperationOutcome with that status — then metrics, one
+// access-log line and the audit record.
+func (g *Gateway) begin(t *pipeline.Table) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		x, r := g.proc.Begin(t, c.Writer, c.Request)
+		c.Request = r
+		c.Set(exchangeKey, x)
+		defer func() {
+			var hw *holdWriter
+			if u, ok := c.Writer.(interface{ Unwrap() http.ResponseWriter }); ok {
+				hw, _ = u.Unwrap().(*holdWriter)
+			}
+			unsent := hw == nil || !hw.flushed
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				x.Panicked(p, unsent)
+			} else if !x.Answered() && c.Writer.Status() >= 400 && c.Writer.Size() <= 0 && unsent {
+				x.AnswerBare(c.Writer.Status())
+			}
+			x.Finish(c.Writer.Status())
+		}()
+		c.Next()
+	}
 }
 
 // limits answers a request target or header block over the configured
 // limits (414, 431) and a declared body over the limit (413); a body
 // without a length is cut at the limit while it is read.
 func limits(c *gin.Context) {
-	x := exchangeOf(c)
-	sc := &x.table.cfg.Server
-	if e := checkRequestSize(x.r, sc); e != nil {
-		stop(c, x, e)
-		return
+	if exchangeOf(c).CheckLimits() {
+		c.Abort()
 	}
-	if x.r.ContentLength > sc.MaxBodyBytes {
-		stop(c, x, errBodyTooLarge(sc.MaxBodyBytes))
-		return
-	}
-	x.r.Body = http.MaxBytesReader(c.Writer, x.r.Body, sc.MaxBodyBytes)
 }
 
 // selectBase finds the FHIR base by path prefix and runs what precedes
@@ -114,60 +130,35 @@ func limits(c *gin.Context) {
 // registered (WithEngine); otherwise it is a 404.
 func selectBase(c *gin.Context) {
 	x := exchangeOf(c)
-	b, rest := x.table.findBase(routingPath(x.r.URL))
-	if b == nil {
-		if c.FullPath() != "" {
-			return // an embedding program's own handler
-		}
-		stop(c, x, errNoEndpoint)
-		return
-	}
-	x.base = b
-	if answered := x.beforeRouting(rest); answered {
+	found, answered := x.SelectBase(routingPath(c.Request.URL))
+	switch {
+	case answered:
+		c.Abort()
+	case !found && c.FullPath() == "":
+		x.NoEndpoint()
 		c.Abort()
 	}
 }
 
-// serveRoute is the handler of one route: its path parameters, admission
-// (max_inflight), then the route's stages and the backend call.
-func serveRoute(r *route) gin.HandlerFunc {
+// serveRoute is the handler of one route.
+func serveRoute(r *pipeline.Route) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		x := exchangeOf(c)
-		if x.base != r.base {
-			// A route of another base shadowed by a longer prefix.
-			x.fail(x.answerError(x.base.cfg.NotFound, "route"))
-			return
-		}
-		for i, name := range r.params {
+		exchangeOf(c).Serve(r, func(i int) string {
 			if i < len(c.Params) {
-				v, ok := pathValue(c.Params[i].Value)
-				if !ok {
-					x.fail(x.answerError(x.base.cfg.NotFound, "route"))
-					return
-				}
-				x.params.add(name, v)
+				return c.Params[i].Value
 			}
-		}
-		x.admit(r)
+			return ""
+		})
 	}
 }
 
 // notFound answers a path under a base that no route serves.
-func notFound(c *gin.Context) {
-	x := exchangeOf(c)
-	x.fail(x.answerError(x.base.cfg.NotFound, "route"))
-}
+func notFound(c *gin.Context) { exchangeOf(c).NotFound() }
 
 // methodNotAllowed answers a known path with another method; gin has set
 // Allow to the methods that path has.
 func methodNotAllowed(c *gin.Context) {
-	x := exchangeOf(c)
-	e := x.answerError(x.base.cfg.MethodNotAllowed, "route")
-	if e.Header == nil {
-		e.Header = http.Header{}
-	}
-	e.Header.Set("Allow", c.Writer.Header().Get("Allow"))
-	x.fail(e)
+	exchangeOf(c).MethodNotAllowed(c.Writer.Header().Get("Allow"))
 }
 
 // normalisePath gives gin the path to route on, in one form whatever the
@@ -207,44 +198,6 @@ func routingPath(u *url.URL) string {
 		return u.RawPath
 	}
 	return u.Path
-}
-
-// pathValue unescapes one routed path segment.
-func pathValue(s string) (string, bool) {
-	if strings.IndexByte(s, '%') < 0 {
-		return s, true
-	}
-	v, err := url.PathUnescape(s)
-	return v, err == nil
-}
-
-// ginPattern turns a base prefix and a route path ("/Task/{id}/$abort")
-// into a gin pattern: literal segments in their escaped form (the form
-// normalisePath gives requests), parameters by position (":p0", …) so that
-// routes naming the same position differently do not conflict in gin's
-// tree. It returns the parameter names in order.
-func ginPattern(prefix, path string) (pattern string, params []string) {
-	var b strings.Builder
-	for _, s := range strings.Split(strings.Trim(prefix, "/"), "/") {
-		if s != "" {
-			b.WriteString("/" + url.PathEscape(s))
-		}
-	}
-	for _, s := range strings.Split(strings.Trim(path, "/"), "/") {
-		if s == "" {
-			continue
-		}
-		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
-			b.WriteString("/:p" + strconv.Itoa(len(params)))
-			params = append(params, s[1:len(s)-1])
-			continue
-		}
-		b.WriteString("/" + url.PathEscape(s))
-	}
-	if b.Len() == 0 {
-		return "/", params
-	}
-	return b.String(), params
 }
 
 // holdWriter keeps the status of an answer until its first body byte or

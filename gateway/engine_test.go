@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -194,15 +195,46 @@ func TestNormalisePath(t *testing.T) {
 	}
 }
 
-// TestGinPattern: literal segments escaped as requests are normalised,
-// parameters by position.
-func TestGinPattern(t *testing.T) {
-	p, names := ginPattern("/erp", "/Task/{id}/$abort")
-	if p != "/erp/Task/:p0/$abort" || len(names) != 1 || names[0] != "id" {
-		t.Errorf("%s %v", p, names)
+// FuzzNormalisePath: the routing form keeps every segment's value (an
+// encoded slash stays inside its segment), drops one trailing slash, and
+// is its own routing form.
+func FuzzNormalisePath(f *testing.F) {
+	for _, s := range []string{"/erp/Task/1/$abort", "/erp/Task/1/%24abort/", "/a%2Fb/c", "/a%2fb%25/", "/x/%41%42", "/", "//", "/a+b/c%20d"} {
+		f.Add(s)
 	}
-	p, names = ginPattern("/a/b", "/X/{x}/{y}")
-	if p != "/a/b/X/:p0/:p1" || strings.Join(names, ",") != "x,y" {
-		t.Errorf("%s %v", p, names)
-	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, err := url.Parse(raw)
+		if err != nil || u.Path == "" || u.Path[0] != '/' || u.Host != "" || u.Scheme != "" || u.Opaque != "" || u.RawQuery != "" || u.Fragment != "" {
+			return
+		}
+		esc := u.EscapedPath()
+		normalisePath(u)
+		got := routingPath(u)
+		want := esc
+		if len(want) > 1 && want[len(want)-1] == '/' {
+			want = want[:len(want)-1]
+		}
+		gs, ws := strings.Split(got, "/"), strings.Split(want, "/")
+		if len(gs) != len(ws) {
+			t.Fatalf("%q → %q: segments %d, want %d", raw, got, len(gs), len(ws))
+		}
+		for i := range gs {
+			g, err1 := url.PathUnescape(gs[i])
+			w, err2 := url.PathUnescape(ws[i])
+			if err1 != nil || err2 != nil || g != w {
+				t.Fatalf("%q → %q: segment %d is %q, want %q", raw, got, i, g, w)
+			}
+		}
+		if len(got) > 1 && got[len(got)-1] == '/' {
+			return // two trailing slashes: one is kept, and the path matches no route
+		}
+		again, err := url.Parse(got)
+		if err != nil {
+			t.Fatalf("%q → %q: %v", raw, got, err)
+		}
+		normalisePath(again)
+		if routingPath(again) != got {
+			t.Fatalf("%q → %q → %q: not stable", raw, got, routingPath(again))
+		}
+	})
 }

@@ -19,9 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fhirgate/fhirgate/config"
-	"github.com/fhirgate/fhirgate/gateway/outcome"
+	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/pipeline"
 )
 
 // backendSpy is a real loopback backend that records what it received.
@@ -100,11 +102,11 @@ func newFixture(t *testing.T, backendURL string, spy *backendSpy, opts ...Option
 	if err != nil {
 		t.Fatal(err)
 	}
-	table, err := Build(context.Background(), cfg)
+	table, err := pipeline.Build(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(table, NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)), opts...)
+	g, err := New(table, pipeline.NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,9 +236,7 @@ func TestPanicIsAnOperationOutcome(t *testing.T) {
 	spy := &backendSpy{answer: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }}
 	be := httptest.NewServer(spy)
 	defer be.Close()
-	f := newFixture(t, be.URL, spy)
-	g := f.gw.Config.Handler.(*Gateway)
-	g.Table().bases[0].routes[0].stages = append(g.Table().bases[0].routes[0].stages, func(*exchange) *outcome.Error { panic(fmt.Sprint("boom")) })
+	f := newFixture(t, be.URL, spy, WithMiddleware(func(*gin.Context) { panic(fmt.Sprint("boom")) }))
 	resp, body := f.post(t, "/fhir/Task/1/$op")
 	if resp.StatusCode != 500 || !strings.Contains(body, "internal error") {
 		t.Fatalf("%d %s", resp.StatusCode, body)

@@ -17,9 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fhirgate/fhirgate/config"
-	"github.com/fhirgate/fhirgate/gateway/backend"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/pipeline"
+	"github.com/fhirgate/fhirgate/test/procs"
 )
 
 // benchGateway is the repository's routes.yaml in front of a loopback
@@ -45,29 +47,20 @@ func benchGateway(b *testing.B) (*Gateway, map[string]string) {
 	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	pub := filepath.Join(dir, "idp.pem")
 	os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
-	data, err := os.ReadFile("../routes.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	root, _ := filepath.Abs("..")
-	cfgText := strings.NewReplacer(
+	file := procs.WriteRoutes(b, "../routes.yaml",
 		"      jwks_url: http://127.0.0.1:9101/demo/jwks.json\n      refresh: 15m\n", "      pem_file: "+pub+"\n",
 		"      jwks_url: http://127.0.0.1:9102/demo/jwks.json\n      refresh: 15m\n", "      pem_file: "+pub+"\n",
 		"http://127.0.0.1:9101", be.URL, "http://127.0.0.1:9102", be.URL,
-		"requests: 20\n      per: 1s\n      burst: 40", "requests: 100000000\n      per: 1s\n      burst: 100000000",
-		"[profiles/", "["+root+"/profiles/", ": profiles/", ": "+root+"/profiles/",
-	).Replace(string(data))
-	file := filepath.Join(dir, "routes.yaml")
-	os.WriteFile(file, []byte(cfgText), 0o644)
+		"requests: 20\n      per: 1s\n      burst: 40", "requests: 100000000\n      per: 1s\n      burst: 100000000")
 	cfg, err := config.Load(file)
 	if err != nil {
 		b.Fatal(err)
 	}
-	table, err := Build(context.Background(), cfg)
+	table, err := pipeline.Build(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := New(table, NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	g, err := New(table, pipeline.NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -117,51 +110,6 @@ func BenchmarkPipeline(b *testing.B) {
 				w := httptest.NewRecorder()
 				g.ServeHTTP(w, req)
 				if w.Code != c.status {
-					b.Fatalf("%d: %s", w.Code, w.Body)
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkMapAnswer is the response-mapping stage alone: the Twiin-01
-// route's rules applied to a backend answer — the confirmation (201 with
-// Location and ETag from the answer's fields) and a refusal (422
-// OperationOutcome whose text quotes the request) — without the call.
-func BenchmarkMapAnswer(b *testing.B) {
-	g, _ := benchGateway(b)
-	table := g.Table()
-	var r *route
-	var bs *base
-	for _, base := range table.bases {
-		for _, rt := range base.routes {
-			if rt.cfg.Name == "twiin-notification" {
-				r, bs = rt, base
-			}
-		}
-	}
-	if r == nil {
-		b.Fatal("no twiin-notification route in routes.yaml")
-	}
-	resource := map[string]any{"resourceType": "Task", "identifier": []any{map[string]any{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:0f5f7c1e"}}}
-	for _, c := range []struct {
-		name   string
-		status int
-		body   string
-		want   int
-	}{
-		{"confirmed", 200, `{"outcome":"STORED","notificationId":"ntf-000001","revision":1}`, 201},
-		{"refused", 409, `{"errorCode":"GTK-E-108","message":"duplicate"}`, 422},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				w := httptest.NewRecorder()
-				req := httptest.NewRequest("POST", "/twiin/Task", nil)
-				x := &exchange{w: w, r: req, table: table, metrics: g.metrics, tracer: g.tracer, base: bs, route: r,
-					resource: resource, resp: &backend.Response{Status: c.status, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(c.body)}}
-				r.mapAnswer(x, nil)
-				if w.Code != c.want {
 					b.Fatalf("%d: %s", w.Code, w.Body)
 				}
 			}

@@ -9,14 +9,16 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/fhirgate/fhirgate/config"
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/pipeline"
 )
 
 // liveTable is a built table with what retires it: the context of its
 // background work (JWKS refreshes) and its backend clients' connections.
 type liveTable struct {
-	table  *Table
+	table  *pipeline.Table
 	cancel context.CancelFunc
 }
 
@@ -48,7 +50,7 @@ func (s *Server) Reload(trigger string) error {
 	if err == nil {
 		ctx, cancel := context.WithCancel(s.ctx)
 		live.cancel = cancel
-		if live.table, err = Build(ctx, cfg); err != nil {
+		if live.table, err = pipeline.Build(ctx, cfg); err != nil {
 			cancel()
 		}
 	}

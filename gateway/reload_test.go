@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fhirgate/fhirgate/config"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/fhirgate/fhirgate/config"
 )
 
 // reloadFixture is a Server over a configuration file in a directory of
@@ -108,7 +108,23 @@ func (f *reloadFixture) post(t *testing.T) (int, string) {
 }
 
 func (f *reloadFixture) reloads(result string) float64 {
-	return testutil.ToFloat64(f.srv.Metrics.reloads.WithLabelValues(result))
+	families, err := f.srv.Metrics.Registry.Gather()
+	if err != nil {
+		panic(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() != "fhirgate_config_reloads_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // TestReloadInFlightFinishOnTheirTable: a request that started before a

@@ -15,17 +15,19 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fhirgate/fhirgate/config"
-	"github.com/fhirgate/fhirgate/gateway/audit"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/audit"
+	"github.com/fhirgate/fhirgate/gateway/pipeline"
 )
 
 // Server runs the FHIR listener and the admin listener (/metrics, /healthz,
 // /readyz) of one configuration.
 type Server struct {
 	Gateway *Gateway
-	Metrics *Metrics
+	Metrics *pipeline.Metrics
 	// WatchDebounce, when positive, reloads the configuration when its
 	// directory changes and has then been quiet this long (see
 	// watchConfig). Zero: reload on Reload calls (SIGHUP) only.
@@ -48,9 +50,9 @@ type Server struct {
 // NewServer loads nothing: cfg is an already loaded configuration; opts add
 // an embedding program's gin middleware and handlers to every engine.
 func NewServer(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
-	m := NewMetrics()
+	m := pipeline.NewMetrics()
 	ctx, cancel := context.WithCancel(context.Background())
-	t, err := Build(ctx, cfg)
+	t, err := pipeline.Build(ctx, cfg)
 	if err != nil {
 		cancel()
 		m.ConfigLoaded(false, 0)
@@ -63,7 +65,7 @@ func NewServer(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, e
 		t.Close()
 		return nil, err
 	}
-	if s.tracing, err = NewTracerProvider(cfg.Tracing); err != nil {
+	if s.tracing, err = pipeline.NewTracerProvider(cfg.Tracing); err != nil {
 		cancel()
 		return nil, fmt.Errorf("tracing: %w", err)
 	}

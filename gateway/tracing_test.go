@@ -10,9 +10,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/fhirgate/fhirgate/config"
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/pipeline"
 )
 
 // collector is a real OTLP/HTTP endpoint on loopback that keeps the spans
@@ -54,7 +56,7 @@ func TestTraceContextReachesBackendAndCollector(t *testing.T) {
 	defer cs.Close()
 	f := newFixture(t, be.URL, spy)
 	one := 1.0
-	tp, err := NewTracerProvider(config.Tracing{OTLPEndpoint: cs.URL, SampleRatio: &one, ServiceName: "fhirgate"})
+	tp, err := pipeline.NewTracerProvider(config.Tracing{OTLPEndpoint: cs.URL, SampleRatio: &one, ServiceName: "fhirgate"})
 	if err != nil {
 		t.Fatal(err)
 	}

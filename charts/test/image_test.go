@@ -27,7 +27,7 @@ func TestImageBinaryIsStatic(t *testing.T) {
 		t.Error("the runtime stage is not distroless/static as non-root")
 	}
 	bin := filepath.Join(t.TempDir(), "fhirgate")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X github.com/fhirgate/fhirgate/gateway.Version=9.9.9-test", "-o", bin, "./cmd/fhirgate")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X github.com/fhirgate/fhirgate/gateway/pipeline.Version=9.9.9-test", "-o", bin, "./cmd/fhirgate")
 	cmd.Dir = "../.."
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"net/http"
@@ -14,7 +14,7 @@ type configAnswer = config.Answer
 // answerError turns a configured answer into an error, rendering its text,
 // expression and headers against the request. A header value that would
 // carry a control character is left out rather than sent.
-func (x *exchange) answerError(a *config.Answer, kind string) *outcome.Error {
+func (x *Exchange) answerError(a *config.Answer, kind string) *outcome.Error {
 	text, _ := a.TextT.Render(x, nil)
 	code := a.Code
 	if code == "" {
@@ -29,7 +29,7 @@ func (x *exchange) answerError(a *config.Answer, kind string) *outcome.Error {
 	return e
 }
 
-func (x *exchange) answerHeaders(a *config.Answer) http.Header {
+func (x *Exchange) answerHeaders(a *config.Answer) http.Header {
 	if len(a.HeaderT) == 0 {
 		return nil
 	}
@@ -46,7 +46,7 @@ func (x *exchange) answerHeaders(a *config.Answer) http.Header {
 // fail writes e as an OperationOutcome in the negotiated format (or the
 // default when the client asked for one that cannot be served). It is the
 // only place an error body is written.
-func (x *exchange) fail(e *outcome.Error) {
+func (x *Exchange) fail(e *outcome.Error) {
 	x.status, x.kind = e.Status, e.Kind
 	if len(e.Issues) > 0 {
 		x.text = trimmed(e.Issues[0].Text)
@@ -77,7 +77,7 @@ func (x *exchange) fail(e *outcome.Error) {
 
 // succeed writes a success answer the backend confirmed: status and headers,
 // no body.
-func (x *exchange) succeed(a *config.Answer) {
+func (x *Exchange) succeed(a *config.Answer) {
 	x.status = a.Status
 	h := x.w.Header()
 	for k, vs := range x.answerHeaders(a) {

@@ -1,15 +1,18 @@
-package gateway
+package pipeline
 
 import (
 	"context"
 	"fmt"
-	"github.com/fhirgate/fhirgate/gateway/ratelimit"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/fhirgate/fhirgate/gateway/ratelimit"
 
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway/auth"
@@ -36,7 +39,7 @@ type base struct {
 	prefix string
 	// auth, when set, checks the Authorization header before routing.
 	auth   *authProfile
-	routes []*route
+	routes []*Route
 	// parser validates request bodies in the base's FHIR version.
 	parser *validation.Parser
 	// clientLimiter is the per-client rate limit, nil without one.
@@ -52,7 +55,7 @@ type authProfile struct {
 	verifier *auth.Verifier
 }
 
-type route struct {
+type Route struct {
 	cfg      *config.Route
 	base     *base
 	segments []segment
@@ -182,6 +185,51 @@ func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
 	return t, nil
 }
 
+// Routes returns every route of every base, for the HTTP layer to
+// register.
+func (t *Table) Routes() []*Route {
+	var out []*Route
+	for _, b := range t.bases {
+		out = append(out, b.routes...)
+	}
+	return out
+}
+
+// Method is the route's HTTP method.
+func (r *Route) Method() string { return r.cfg.Method }
+
+// Pattern is the route's gin pattern, base prefix included (ginPattern).
+func (r *Route) Pattern() string { return r.pattern }
+
+// ginPattern turns a base prefix and a route path ("/Task/{id}/$abort")
+// into a gin pattern: literal segments in their escaped form (the form
+// normalisePath gives requests), parameters by position (":p0", …) so that
+// routes naming the same position differently do not conflict in gin's
+// tree. It returns the parameter names in order.
+func ginPattern(prefix, path string) (pattern string, params []string) {
+	var b strings.Builder
+	for _, s := range strings.Split(strings.Trim(prefix, "/"), "/") {
+		if s != "" {
+			b.WriteString("/" + url.PathEscape(s))
+		}
+	}
+	for _, s := range strings.Split(strings.Trim(path, "/"), "/") {
+		if s == "" {
+			continue
+		}
+		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+			b.WriteString("/:p" + strconv.Itoa(len(params)))
+			params = append(params, s[1:len(s)-1])
+			continue
+		}
+		b.WriteString("/" + url.PathEscape(s))
+	}
+	if b.Len() == 0 {
+		return "/", params
+	}
+	return b.String(), params
+}
+
 // servesMetadata reports whether a route of the base answers GET
 // [base]/metadata itself (then the gateway generates no statement).
 func (b *base) servesMetadata() bool {
@@ -193,8 +241,8 @@ func (b *base) servesMetadata() bool {
 	return false
 }
 
-func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, clients map[string]*backend.Client) (*route, error) {
-	r := &route{cfg: rc, base: b, client: clients[rc.Call.Backend], rules: rc.Responses, timeout: rc.Call.Timeout.D()}
+func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, clients map[string]*backend.Client) (*Route, error) {
+	r := &Route{cfg: rc, base: b, client: clients[rc.Call.Backend], rules: rc.Responses, timeout: rc.Call.Timeout.D()}
 	if r.timeout == 0 {
 		r.timeout = r.client.Timeout()
 	}
@@ -320,7 +368,7 @@ func compileNamed(m map[string]string, header bool) []named {
 
 // eachTemplate calls fn for every template of the route that may be
 // rendered with a request body present.
-func (r *route) eachTemplate(fn func(*template.Template)) {
+func (r *Route) eachTemplate(fn func(*template.Template)) {
 	for _, c := range r.checks {
 		fn(c.value)
 		if c.system != nil {
@@ -340,7 +388,7 @@ func (r *route) eachTemplate(fn func(*template.Template)) {
 	}
 }
 
-func (r *route) eachAnswerTemplate(a *config.Answer, fn func(*template.Template)) {
+func (r *Route) eachAnswerTemplate(a *config.Answer, fn func(*template.Template)) {
 	if a.TextT != nil {
 		fn(a.TextT)
 	}

@@ -1,4 +1,16 @@
-package gateway
+// Package pipeline is what a FHIR route does, independent of the HTTP
+// framework in front of it: the table compiled from routes.yaml (bases,
+// routes, verifiers, backend clients), the exchange of one request, the
+// route's stages in the order of the answers (authenticate, rate limit,
+// authorize, negotiate, required query, body, checks, operation), the
+// canonical backend call, the mapping of its answer, OperationOutcome
+// rendering, the CapabilityStatement, metrics, the access log and audit
+// record, and trace spans.
+//
+// The HTTP layer (package gateway) runs an exchange's steps in order:
+// Process.Begin, CheckLimits, SelectBase, then Serve, NotFound,
+// MethodNotAllowed or NoEndpoint, and Finish.
+package pipeline
 
 import (
 	"context"
@@ -18,7 +30,7 @@ import (
 
 // stage is one step of a route's pipeline: it passes (nil) or stops the
 // request with the error to answer.
-type stage func(*exchange) *outcome.Error
+type stage func(*Exchange) *outcome.Error
 
 // buildStages lays out a route's pipeline once, in the order the answers
 // must take precedence (spec erezept-abort §3): authenticate (400/401),
@@ -26,7 +38,7 @@ type stage func(*exchange) *outcome.Error
 // query parameters (400), the request body (415, 400, 422), gateway-owned
 // checks, the OperationDefinition's parameters (400). The backend call
 // follows.
-func (r *route) buildStages() []stage {
+func (r *Route) buildStages() []stage {
 	var s []stage
 	if r.auth != nil {
 		s = append(s, r.authenticate, r.rateLimit, r.authorize)
@@ -48,7 +60,7 @@ func (r *route) buildStages() []stage {
 }
 
 // serve runs the pipeline and the backend call.
-func (r *route) serve(x *exchange) {
+func (r *Route) serve(x *Exchange) {
 	for _, st := range r.stages {
 		if err := st(x); err != nil {
 			x.fail(err)
@@ -83,7 +95,7 @@ func (p *authProfile) failureAnswer(f auth.Failure) *configAnswer {
 
 // bearer checks that the Authorization header is present and a Bearer
 // header (one header, "Bearer <token>").
-func bearer(x *exchange) (string, auth.Failure) {
+func bearer(x *Exchange) (string, auth.Failure) {
 	vs, present := x.r.Header["Authorization"]
 	if present && len(vs) != 1 {
 		return "", auth.MalformedHeader
@@ -95,7 +107,7 @@ func bearer(x *exchange) (string, auth.Failure) {
 	return auth.BearerToken(v, present)
 }
 
-func (r *route) authenticate(x *exchange) *outcome.Error {
+func (r *Route) authenticate(x *Exchange) *outcome.Error {
 	tok, f := bearer(x)
 	if f == auth.OK {
 		x.principal, f = r.auth.verifier.Verify(tok)
@@ -106,7 +118,7 @@ func (r *route) authenticate(x *exchange) *outcome.Error {
 	return nil
 }
 
-func (r *route) rateLimit(x *exchange) *outcome.Error {
+func (r *Route) rateLimit(x *Exchange) *outcome.Error {
 	if ok, wait := r.auth.verifier.Allow(x.principal.Subject); !ok {
 		return withRetryAfter(x.answerError(r.auth.cfg.Errors.RateLimited, "rate_limit"), wait)
 	}
@@ -125,7 +137,7 @@ func withRetryAfter(e *outcome.Error, wait time.Duration) *outcome.Error {
 	return e
 }
 
-func (r *route) authorize(x *exchange) *outcome.Error {
+func (r *Route) authorize(x *Exchange) *outcome.Error {
 	role := x.principal.Role
 	if role == "" || (r.roles != nil && !r.roles[role]) {
 		return x.answerError(r.auth.cfg.Errors.ForbiddenRole, "role")
@@ -133,7 +145,7 @@ func (r *route) authorize(x *exchange) *outcome.Error {
 	return nil
 }
 
-func (r *route) negotiateFormat(x *exchange) *outcome.Error {
+func (r *Route) negotiateFormat(x *Exchange) *outcome.Error {
 	x.negotiate()
 	if x.format == negotiate.None {
 		return x.answerError(r.cfg.Format.NotAcceptable, "format")
@@ -141,7 +153,7 @@ func (r *route) negotiateFormat(x *exchange) *outcome.Error {
 	return nil
 }
 
-func (r *route) requireQuery(x *exchange) *outcome.Error {
+func (r *Route) requireQuery(x *Exchange) *outcome.Error {
 	q := x.queryValues()
 	for _, name := range r.cfg.RequiredQuery {
 		if vs := q[name]; len(vs) == 0 || vs[0] == "" {
@@ -152,7 +164,7 @@ func (r *route) requireQuery(x *exchange) *outcome.Error {
 	return nil
 }
 
-func (r *route) runChecks(x *exchange) *outcome.Error {
+func (r *Route) runChecks(x *Exchange) *outcome.Error {
 	for _, c := range r.checks {
 		v, _ := c.value.Render(x, nil)
 		if c.system == nil {
@@ -174,7 +186,7 @@ func (r *route) runChecks(x *exchange) *outcome.Error {
 
 // checkOperation checks the query parameters against the route's
 // OperationDefinition; every problem is one issue.
-func (r *route) checkOperation(x *exchange) *outcome.Error {
+func (r *Route) checkOperation(x *Exchange) *outcome.Error {
 	op := r.cfg.Operation
 	if issues := op.Compiled.CheckQuery(x.queryValues()); len(issues) > 0 {
 		return x.issuesError(op.Invalid, "operation", issues)
@@ -183,7 +195,7 @@ func (r *route) checkOperation(x *exchange) *outcome.Error {
 }
 
 // forward renders the canonical call, sends it and maps the answer.
-func (r *route) forward(x *exchange) {
+func (r *Route) forward(x *Exchange) {
 	req, err := r.render(x)
 	if err != nil {
 		x.fail(err)
@@ -214,7 +226,7 @@ var errUnforwardable = outcome.New(http.StatusBadRequest, "invalid", "a request 
 // render builds the backend request from the route's templates. Path values
 // are escaped as one segment each; header values with control characters
 // refuse the request.
-func (r *route) render(x *exchange) (*backend.Request, *outcome.Error) {
+func (r *Route) render(x *Exchange) (*backend.Request, *outcome.Error) {
 	c := &r.call
 	path, _ := c.path.Render(x, escapePathSegment)
 	req := &backend.Request{Method: c.method, Path: path, Header: http.Header{}}
@@ -284,7 +296,7 @@ func escapeHeaderValue(v string) (string, error) {
 
 // Default answers for calls that produced no mapped answer. No path leads
 // from a failed or unmapped call to a 2xx.
-func (x *exchange) unmapped(failure *backend.Failure) *outcome.Error {
+func (x *Exchange) unmapped(failure *backend.Failure) *outcome.Error {
 	code := func(status int) string { return x.base.cfg.IssueCode(status) }
 	if failure == nil {
 		return outcome.New(http.StatusBadGateway, code(502), "the backend's answer could not be mapped").WithKind("backend_unmapped")
@@ -303,7 +315,7 @@ func (x *exchange) unmapped(failure *backend.Failure) *outcome.Error {
 }
 
 // mapAnswer applies the first matching response rule.
-func (r *route) mapAnswer(x *exchange, failure *backend.Failure) {
+func (r *Route) mapAnswer(x *Exchange, failure *backend.Failure) {
 	for i, rule := range r.rules {
 		w := &rule.When
 		if failure != nil {
@@ -328,7 +340,7 @@ func (r *route) mapAnswer(x *exchange, failure *backend.Failure) {
 
 // matches applies a rule's field conditions: "*" present and non-empty,
 // "" absent or empty, anything else exactly equal.
-func matches(x *exchange, ms []matcher) bool {
+func matches(x *Exchange, ms []matcher) bool {
 	for _, m := range ms {
 		v, _ := x.Value(m.ref)
 		switch m.want {

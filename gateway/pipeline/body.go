@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"errors"
@@ -54,7 +54,7 @@ func bodyFormat(contentType string) negotiate.Format {
 // specification and be of the configured type (400), and conform to the
 // profiles (422). Each refusal carries every issue found, with its
 // location. On success the decoded resource feeds ${resource.…}.
-func (r *route) readResource(x *exchange) *outcome.Error {
+func (r *Route) readResource(x *Exchange) *outcome.Error {
 	rb := r.request
 	f := x.requestFormat()
 	if f == negotiate.None || (f == negotiate.JSON && !rb.json) || (f == negotiate.XML && !rb.xml) {
@@ -94,7 +94,7 @@ func (r *route) readResource(x *exchange) *outcome.Error {
 
 // issuesError is an answer whose issues are validation's (errors first,
 // then warnings), after the configured text if there is one.
-func (x *exchange) issuesError(a *config.Answer, kind string, issues []validation.Issue) *outcome.Error {
+func (x *Exchange) issuesError(a *config.Answer, kind string, issues []validation.Issue) *outcome.Error {
 	e := x.answerError(a, kind)
 	if a.Text == "" {
 		e.Issues = e.Issues[:0]
@@ -180,7 +180,7 @@ func (t token) selects(system, value string) bool {
 }
 
 // tokenValue is ${token.<param>.<part>}.
-func (x *exchange) tokenValue(key string) (string, bool) {
+func (x *Exchange) tokenValue(key string) (string, bool) {
 	i := strings.LastIndexByte(key, '.')
 	if i < 0 {
 		return "", false
@@ -202,7 +202,7 @@ func (x *exchange) tokenValue(key string) (string, bool) {
 
 // queryToken parses the token in query parameter param once per request
 // (a route's templates usually read system, value and mode of one token).
-func (x *exchange) queryToken(param string) (token, bool) {
+func (x *Exchange) queryToken(param string) (token, bool) {
 	if x.tokenParam != param || !x.tokenParsed {
 		x.tokenParam, x.tokenParsed = param, true
 		x.token, x.tokenOK = token{}, false
@@ -215,7 +215,7 @@ func (x *exchange) queryToken(param string) (token, bool) {
 
 // requestFormat is the FHIR format of the request's Content-Type (None when
 // it names none), parsed once per request.
-func (x *exchange) requestFormat() negotiate.Format {
+func (x *Exchange) requestFormat() negotiate.Format {
 	if !x.reqFormatKnown {
 		x.reqFormat, x.reqFormatKnown = bodyFormat(x.r.Header.Get("Content-Type")), true
 	}
@@ -223,7 +223,7 @@ func (x *exchange) requestFormat() negotiate.Format {
 }
 
 // resourceValues evaluates ${resource.<expr>} on the request body.
-func (x *exchange) resourceValues(key string) []string {
+func (x *Exchange) resourceValues(key string) []string {
 	if x.resource == nil || x.route == nil {
 		return nil
 	}

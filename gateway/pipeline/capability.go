@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 )
 
 // Version is the gateway's version, written into CapabilityStatements;
-// release builds set it with -ldflags "-X …/gateway.Version=…".
+// release builds set it with -ldflags "-X …/gateway/pipeline.Version=…".
 var Version = "dev"
 
 // capability is a base's CapabilityStatement, rendered once per table in
@@ -181,7 +181,7 @@ func capabilityStatement(b *base, version validation.Version, built time.Time) (
 // serveCapability answers GET [base]/metadata (FHIR capabilities
 // interaction) in the negotiated format. It needs no token: a client
 // learns what it may call before it has one.
-func (x *exchange) serveCapability() {
+func (x *Exchange) serveCapability() {
 	x.capabilities = true
 	x.status = http.StatusOK
 	x.negotiate()

@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"net/http"
@@ -6,17 +6,18 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/fhirgate/fhirgate/gateway/auth"
 	"github.com/fhirgate/fhirgate/gateway/backend"
 	"github.com/fhirgate/fhirgate/gateway/negotiate"
 	"github.com/fhirgate/fhirgate/template"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // exchange is one request on its way through the pipeline: what the stages
 // learned so far. It is the template.Values of every template rendered for
 // the request, so templates see exactly the sources config documents.
-type exchange struct {
+type Exchange struct {
 	w       http.ResponseWriter
 	r       *http.Request
 	id      string
@@ -24,8 +25,10 @@ type exchange struct {
 	table   *Table
 	metrics *Metrics
 	tracer  trace.Tracer
+	proc    *Process
+	span    trace.Span // the request's server span
 	base    *base
-	route   *route
+	route   *Route
 
 	params    params
 	query     url.Values
@@ -62,7 +65,7 @@ type exchange struct {
 }
 
 // Value implements template.Values.
-func (x *exchange) Value(r template.Ref) (string, bool) {
+func (x *Exchange) Value(r template.Ref) (string, bool) {
 	switch r.Source {
 	case "path":
 		return x.params.get(r.Key)
@@ -134,7 +137,7 @@ func (x *exchange) Value(r template.Ref) (string, bool) {
 	return "", false
 }
 
-func (x *exchange) queryValues() url.Values {
+func (x *Exchange) queryValues() url.Values {
 	if x.query == nil {
 		x.query = x.r.URL.Query()
 	}
@@ -143,7 +146,7 @@ func (x *exchange) queryValues() url.Values {
 
 // baseURL is the absolute URL of the FHIR base: the configured public_url,
 // or as the client reached it.
-func (x *exchange) baseURL() string {
+func (x *Exchange) baseURL() string {
 	if x.base != nil && x.base.cfg.PublicURL != "" {
 		return x.base.cfg.PublicURL
 	}
@@ -159,7 +162,7 @@ func (x *exchange) baseURL() string {
 }
 
 // role is the caller's mapped role, "" before authentication.
-func (x *exchange) role() string {
+func (x *Exchange) role() string {
 	if x.principal == nil {
 		return ""
 	}
@@ -168,7 +171,7 @@ func (x *exchange) role() string {
 
 // defaultFormat is the route's default for the caller's role, or the
 // base's default before a route is known.
-func (x *exchange) defaultFormat() negotiate.Format {
+func (x *Exchange) defaultFormat() negotiate.Format {
 	if x.route == nil {
 		if x.base == nil {
 			return negotiate.JSON
@@ -197,7 +200,7 @@ func (x *exchange) defaultFormat() negotiate.Format {
 // negotiate decides the answer format from _format, Accept and the default.
 // It may run before the role is known (to answer early errors in the
 // format the client asked for) and again after.
-func (x *exchange) negotiate() {
+func (x *Exchange) negotiate() {
 	offer := negotiate.Offer{JSON: true, XML: true}
 	if x.route != nil {
 		offer = x.route.offer
@@ -214,7 +217,7 @@ func (x *exchange) negotiate() {
 
 // answerFormat is the format to render in: the negotiated one, or the
 // default when the client asked for something that cannot be served.
-func (x *exchange) answerFormat() negotiate.Format {
+func (x *Exchange) answerFormat() negotiate.Format {
 	if !x.negotiated {
 		x.negotiate()
 	}

@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"strconv"
@@ -85,10 +85,10 @@ func (m *Metrics) ConfigLoaded(ok bool, unixSeconds float64) {
 	m.lastReloadOK.Set(0)
 }
 
-// knownBackends pre-creates per-backend series so dashboards see zeros,
+// KnownBackends pre-creates per-backend series so dashboards see zeros,
 // and connects the breakers of a table about to serve to the gauge. A new
 // table starts with closed breakers.
-func (m *Metrics) knownBackends(t *Table) {
+func (m *Metrics) KnownBackends(t *Table) {
 	for name, c := range t.clients {
 		gauge := m.breakerOpen.WithLabelValues(name)
 		gauge.Set(0)

@@ -1,18 +1,19 @@
-package gateway
+package pipeline
 
 import (
 	"net"
 	"strings"
 
-	"github.com/fhirgate/fhirgate/gateway/audit"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/fhirgate/fhirgate/gateway/audit"
 )
 
 // auditRecord describes the finished request for the audit trail. The
 // resource id is the path's {id}, or for a create the id in the Location
 // the gateway answered with; query values are never recorded (they may be
 // credentials).
-func (x *exchange) auditRecord(status int, span trace.Span) *audit.Record {
+func (x *Exchange) auditRecord(status int, span trace.Span) *audit.Record {
 	rec := &audit.Record{
 		Time: x.start, RequestID: x.id, Base: x.base.prefix, Role: x.role(),
 		Status: status, Failure: x.kind,

@@ -1,4 +1,4 @@
-package gateway
+package pipeline
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fhirgate/fhirgate/config"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -16,6 +15,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/fhirgate/fhirgate/config"
 )
 
 // traceContext reads and writes W3C traceparent/tracestate headers.
@@ -55,16 +56,16 @@ func NewTracerProvider(c config.Tracing) (*sdktrace.TracerProvider, error) {
 var noSpan = noop.Span{}
 
 // startServerSpan continues the client's trace context. Without an
-// exporter (g.tracer nil) no span is recorded: the request only gets a
+// exporter (Process.Tracer nil) no span is recorded: the request only gets a
 // span id of its own under the client's trace (or a new trace, sampled
 // when SampleRatio is 1), which is all propagation needs — at a fraction
 // of a recording span's cost.
-func (g *Gateway) startServerSpan(r *http.Request) (*http.Request, trace.Span) {
+func (p *Process) startServerSpan(r *http.Request) (*http.Request, trace.Span) {
 	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	if g.tracer == nil {
-		return r.WithContext(trace.ContextWithSpanContext(ctx, childSpanContext(trace.SpanContextFromContext(ctx), g.sampleNew))), noSpan
+	if p.Tracer == nil {
+		return r.WithContext(trace.ContextWithSpanContext(ctx, childSpanContext(trace.SpanContextFromContext(ctx), p.SampleNew))), noSpan
 	}
-	ctx, span := g.tracer.Start(ctx, "fhirgate", trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := p.Tracer.Start(ctx, "fhirgate", trace.WithSpanKind(trace.SpanKindServer))
 	return r.WithContext(ctx), span
 }
 
@@ -86,7 +87,7 @@ func childSpanContext(parent trace.SpanContext, sampled bool) trace.SpanContext 
 }
 
 // endServerSpan names the span after the route and records the outcome.
-func endServerSpan(span trace.Span, x *exchange, routeName string, status int) {
+func endServerSpan(span trace.Span, x *Exchange, routeName string, status int) {
 	if span.IsRecording() {
 		span.SetName(routeName)
 		attrs := []attribute.KeyValue{
@@ -110,7 +111,7 @@ func endServerSpan(span trace.Span, x *exchange, routeName string, status int) {
 
 // startBackendSpan starts the client span of a backend call and writes its
 // traceparent into the call's headers.
-func (x *exchange) startBackendSpan(ctx context.Context, backendName string, h http.Header) (context.Context, trace.Span) {
+func (x *Exchange) startBackendSpan(ctx context.Context, backendName string, h http.Header) (context.Context, trace.Span) {
 	var span trace.Span = noSpan
 	if x.tracer == nil {
 		ctx = trace.ContextWithSpanContext(ctx, childSpanContext(trace.SpanContextFromContext(ctx), false))
@@ -121,7 +122,7 @@ func (x *exchange) startBackendSpan(ctx context.Context, backendName string, h h
 	return ctx, span
 }
 
-func endBackendSpan(span trace.Span, x *exchange) {
+func endBackendSpan(span trace.Span, x *Exchange) {
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("fhirgate.backend.outcome", x.backendKind))
 		if x.backendStatus != 0 {

@@ -5,7 +5,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
 
-.PHONY: all build run test vet fmt-check fuzz chart-test chart-files chaos bench clean
+.PHONY: all build run observe test vet fmt-check fuzz chart-test chart-files chaos bench clean
 
 all: build
 
@@ -25,6 +25,11 @@ run: build
 	done; \
 	$(BIN)/fhirgate serve --config routes.yaml
 
+# make run plus a Prometheus (127.0.0.1:9099) scraping the gateway with the
+# chart's alert rules; prints the dashboard's panels as Prometheus links.
+observe: build
+	scripts/observe.sh
+
 vet:
 	$(GO) vet ./...
 
@@ -36,6 +41,7 @@ fmt-check:
 # tests build and start the real binaries), then each fuzz target for a
 # fixed number of executions.
 test: fmt-check vet chart-test
+	scripts/install-prometheus.sh
 	$(GO) test -count=1 ./...
 	BUDGET=count FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh
 

@@ -55,7 +55,14 @@ func (g *Gateway) newEngine(t *pipeline.Table) (e *engine, err error) {
 	r.RemoveExtraSlash = false
 	r.ContextWithFallback = true // c.Done(), c.Value() are the request's
 
-	r.Use(g.begin(t), limits, selectBase)
+	// The route each method and pattern serves, so that an answer given
+	// before the route's handler (a missing Authorization header) is
+	// labelled with the route the request was for.
+	routes := map[string]*pipeline.Route{}
+	for _, rt := range t.Routes() {
+		routes[rt.Method()+" "+rt.Pattern()] = rt
+	}
+	r.Use(g.begin(t), limits, selectBase(routes))
 	r.Use(g.opts.middleware...)
 	defer func() {
 		// gin refuses conflicting patterns by panicking; the configuration
@@ -127,16 +134,23 @@ func limits(c *gin.Context) {
 // header check of the base's auth profile — so that a request without a
 // bearer token learns nothing about paths (400 before 404/405). A path
 // outside every base is passed on only to a handler an embedding program
-// registered (WithEngine); otherwise it is a 404.
-func selectBase(c *gin.Context) {
-	x := exchangeOf(c)
-	found, answered := x.SelectBase(routingPath(c.Request.URL))
-	switch {
-	case answered:
-		c.Abort()
-	case !found && c.FullPath() == "":
-		x.NoEndpoint()
-		c.Abort()
+// registered (WithEngine); otherwise it is a 404. routes maps "METHOD
+// pattern" to the route gin matched, for the labels of an early answer.
+func selectBase(routes map[string]*pipeline.Route) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		x := exchangeOf(c)
+		var matched *pipeline.Route
+		if p := c.FullPath(); p != "" {
+			matched = routes[c.Request.Method+" "+p]
+		}
+		found, answered := x.SelectBase(routingPath(c.Request.URL), matched)
+		switch {
+		case answered:
+			c.Abort()
+		case !found && c.FullPath() == "":
+			x.NoEndpoint()
+			c.Abort()
+		}
 	}
 }
 

@@ -48,7 +48,7 @@ func (g *Gateway) Swap(t *pipeline.Table) error {
 	if err != nil {
 		return err
 	}
-	g.proc.Metrics.KnownBackends(t)
+	g.proc.Metrics.KnownSeries(t)
 	g.engine.Store(e)
 	return nil
 }

@@ -29,6 +29,9 @@ type Exchange struct {
 	span    trace.Span // the request's server span
 	base    *base
 	route   *Route
+	// matched is the route the router matched, known before route is
+	// set (which only the route's own handler does): for labels.
+	matched *Route
 
 	params    params
 	query     url.Values

@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"sort"
 	"strconv"
+
+	"github.com/fhirgate/fhirgate/config"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -15,6 +18,7 @@ type Metrics struct {
 	duration           *prometheus.HistogramVec
 	validationFailures *prometheus.CounterVec
 	backendRequests    *prometheus.CounterVec
+	backendRefusals    *prometheus.CounterVec
 	backendDuration    *prometheus.HistogramVec
 	inflight           prometheus.Gauge
 	breakerOpen        *prometheus.GaugeVec
@@ -41,8 +45,13 @@ func NewMetrics() *Metrics {
 			Name: "fhirgate_validation_failures_total", Help: "Requests refused by the gateway's own checks, by route and kind.",
 		}, []string{"route", "kind"}),
 		backendRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "fhirgate_backend_requests_total", Help: "Backend calls by outcome: the status class (2xx…5xx), refused, timeout or error.",
+			Name: "fhirgate_backend_requests_total", Help: "Backend calls made, by outcome: the status class (2xx…5xx), refused (connection refused), timeout or error. Calls the circuit breaker refused are fhirgate_backend_refusals_total.",
 		}, []string{"backend", "outcome"}),
+		// A call the circuit breaker refused was not made: it is counted
+		// here, not as a backend request, and has no duration.
+		backendRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fhirgate_backend_refusals_total", Help: "Backend calls not made because the backend's circuit breaker was open.",
+		}, []string{"backend"}),
 		backendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "fhirgate_backend_request_duration_seconds", Help: "Backend call duration.", Buckets: latencyBuckets,
 		}, []string{"backend"}),
@@ -64,7 +73,7 @@ func NewMetrics() *Metrics {
 			Name: "fhirgate_config_last_reload_successful", Help: "1 when the last configuration load succeeded, 0 when it was rejected.",
 		}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.validationFailures, m.backendRequests, m.backendDuration,
+	m.Registry.MustRegister(m.requests, m.duration, m.validationFailures, m.backendRequests, m.backendRefusals, m.backendDuration,
 		m.inflight, m.breakerOpen, m.reloads, m.lastReload, m.lastReloadOK,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"success", "failure"} {
@@ -85,11 +94,27 @@ func (m *Metrics) ConfigLoaded(ok bool, unixSeconds float64) {
 	m.lastReloadOK.Set(0)
 }
 
-// KnownBackends pre-creates per-backend series so dashboards see zeros,
-// and connects the breakers of a table about to serve to the gauge. A new
-// table starts with closed breakers.
-func (m *Metrics) KnownBackends(t *Table) {
+// KnownSeries creates, at zero, every series a table can produce that
+// the dashboard and the alert rules read, and connects the table's
+// breakers to their gauge (a new table starts with closed breakers).
+// rate() and increase() cannot see the step from "no series" to its first
+// value: a series born on its first increment loses that increment (the
+// first backend 5xx of an outage, the first 5xx of a route), and a ratio
+// whose numerator has no series shows "No data" instead of 0.
+//
+// Created: per backend every call outcome and the refusal counter; per
+// route every status it can answer (its configured answers and the
+// gateway's own: limits, backend failures, internal error), its duration
+// histogram and the validation kinds it can fail with; the answers given
+// before a route is known ("unmatched"). Series of routes a reload
+// removed stay until the process restarts.
+func (m *Metrics) KnownSeries(t *Table) {
 	for name, c := range t.clients {
+		for _, o := range backendOutcomes {
+			m.backendRequests.WithLabelValues(name, o)
+		}
+		m.backendRefusals.WithLabelValues(name)
+		m.backendDuration.WithLabelValues(name)
 		gauge := m.breakerOpen.WithLabelValues(name)
 		gauge.Set(0)
 		c.OnBreakerChange = func(open bool) {
@@ -100,6 +125,110 @@ func (m *Metrics) KnownBackends(t *Table) {
 			}
 		}
 	}
+	unmatched := map[int]bool{}
+	for _, s := range gatewayStatuses {
+		unmatched[s] = true
+	}
+	for _, b := range t.bases {
+		for _, a := range []*config.Answer{b.cfg.NotFound, b.cfg.MethodNotAllowed} {
+			addStatus(unmatched, a)
+		}
+		if b.auth != nil {
+			for _, a := range authAnswers(b.auth.cfg) {
+				addStatus(unmatched, a)
+			}
+		}
+		for _, r := range b.routes {
+			name := r.cfg.Name
+			for _, code := range r.statuses() {
+				m.requests.WithLabelValues(name, strconv.Itoa(code))
+			}
+			m.duration.WithLabelValues(name)
+			for _, kind := range r.validationKinds() {
+				m.validationFailures.WithLabelValues(name, kind)
+			}
+		}
+	}
+	for code := range unmatched {
+		m.requests.WithLabelValues("unmatched", strconv.Itoa(code))
+	}
+	m.duration.WithLabelValues("unmatched")
+}
+
+// backendOutcomes are the outcome labels of a call that was made.
+var backendOutcomes = []string{"2xx", "3xx", "4xx", "5xx", "refused", "timeout", "error"}
+
+// gatewayStatuses are the statuses the gateway answers by itself on any
+// request: limits (413, 414, 431), the per-client rate limit (429), an
+// unforwardable value (400), an internal error (500) and the backend
+// failures (502, 503, 504).
+var gatewayStatuses = []int{400, 413, 414, 429, 431, 500, 502, 503, 504}
+
+func addStatus(set map[int]bool, a *config.Answer) {
+	if a != nil && a.Status != 0 {
+		set[a.Status] = true
+	}
+}
+
+func authAnswers(p *config.AuthProfile) []*config.Answer {
+	e := &p.Errors
+	return []*config.Answer{e.MissingHeader, e.MalformedHeader, e.InvalidFormat, e.InvalidSignature, e.Expired,
+		e.NotYetValid, e.InvalidAudience, e.InvalidIssuer, e.MissingClaims, e.RateLimited, e.ForbiddenRole}
+}
+
+// statuses are the statuses the route can answer, sorted.
+func (r *Route) statuses() []int {
+	set := map[int]bool{}
+	for _, s := range gatewayStatuses {
+		set[s] = true
+	}
+	for _, rule := range r.rules {
+		addStatus(set, &rule.Answer)
+	}
+	for _, c := range r.checks {
+		addStatus(set, c.fail)
+	}
+	if r.auth != nil {
+		for _, a := range authAnswers(r.auth.cfg) {
+			addStatus(set, a)
+		}
+	}
+	addStatus(set, r.cfg.MissingQuery)
+	addStatus(set, r.cfg.Format.NotAcceptable)
+	addStatus(set, r.cfg.Overloaded)
+	if op := r.cfg.Operation; op != nil {
+		addStatus(set, op.Invalid)
+	}
+	if rq := r.cfg.Request; rq != nil {
+		addStatus(set, rq.UnsupportedMedia)
+		addStatus(set, rq.Invalid)
+		addStatus(set, rq.ProfileViolation)
+	}
+	out := make([]int, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// validationKinds are the kinds of fhirgate_validation_failures_total the
+// route can count (validationKind).
+func (r *Route) validationKinds() []string {
+	var kinds []string
+	if len(r.cfg.RequiredQuery) > 0 {
+		kinds = append(kinds, "query")
+	}
+	if r.request != nil {
+		kinds = append(kinds, "media_type", "body", "profile")
+	}
+	if r.cfg.Operation != nil && r.cfg.Operation.Compiled != nil {
+		kinds = append(kinds, "operation")
+	}
+	for _, c := range r.checks {
+		kinds = append(kinds, c.name)
+	}
+	return kinds
 }
 
 func statusClass(status int) string {

@@ -95,13 +95,18 @@ func (x *Exchange) CheckLimits() bool {
 // what precedes routing there: the per-client rate limit, the
 // CapabilityStatement, the header check of the base's auth profile. found
 // is false for a path outside every base (nothing answered); answered
-// whether one of the steps answered.
-func (x *Exchange) SelectBase(path string) (found, answered bool) {
+// whether one of the steps answered. matched, when the router knows it
+// already, is the route the request is for: an answer given here is
+// counted and logged under its name.
+func (x *Exchange) SelectBase(path string, matched *Route) (found, answered bool) {
 	b, rest := x.table.findBase(path)
 	if b == nil {
 		return false, false
 	}
 	x.base = b
+	if matched != nil && matched.base == b {
+		x.matched = matched
+	}
 	return true, x.beforeRouting(rest)
 }
 
@@ -160,6 +165,8 @@ func (x *Exchange) Finish(status int) {
 	routeName := "unmatched"
 	if x.route != nil {
 		routeName = x.route.cfg.Name
+	} else if x.matched != nil {
+		routeName = x.matched.cfg.Name
 	}
 	p.Metrics.requests.WithLabelValues(routeName, strconv.Itoa(status)).Inc()
 	p.Metrics.duration.WithLabelValues(routeName).Observe(elapsed.Seconds())
@@ -368,8 +375,13 @@ func requestID(in string) string {
 	return hex.EncodeToString(b[:])
 }
 
-// observeBackend records one backend call.
+// observeBackend records one backend call: a call made by its outcome
+// and duration, a call the circuit breaker refused as a refusal only.
 func (m *Metrics) observeBackend(name string, x *Exchange) {
+	if x.backendKind == "open" {
+		m.backendRefusals.WithLabelValues(name).Inc()
+		return
+	}
 	outcome := x.backendKind
 	if outcome == "answer" {
 		outcome = statusClass(x.backendStatus)

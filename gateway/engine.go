@@ -58,9 +58,9 @@ func (g *Gateway) newEngine(t *pipeline.Table) (e *engine, err error) {
 	// The route each method and pattern serves, so that an answer given
 	// before the route's handler (a missing Authorization header) is
 	// labelled with the route the request was for.
-	routes := map[string]*pipeline.Route{}
+	routes := map[routeKey]*pipeline.Route{}
 	for _, rt := range t.Routes() {
-		routes[rt.Method()+" "+rt.Pattern()] = rt
+		routes[routeKey{rt.Method(), rt.Pattern()}] = rt
 	}
 	r.Use(g.begin(t), limits, selectBase(routes))
 	r.Use(g.opts.middleware...)
@@ -82,12 +82,10 @@ func (g *Gateway) newEngine(t *pipeline.Table) (e *engine, err error) {
 	return &engine{table: t, gin: r}, nil
 }
 
-// exchangeKey holds the request's exchange in the gin context.
-const exchangeKey = "fhirgate.exchange"
-
+// exchangeOf is the request's exchange, which begin put into the request's
+// context (not into gin's Keys: that map is an allocation per request).
 func exchangeOf(c *gin.Context) *pipeline.Exchange {
-	x, _ := c.Get(exchangeKey)
-	return x.(*pipeline.Exchange)
+	return pipeline.FromContext(c.Request.Context())
 }
 
 // begin is the first middleware of every engine: the request's exchange,
@@ -99,7 +97,6 @@ func (g *Gateway) begin(t *pipeline.Table) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		x, r := g.proc.Begin(t, c.Writer, c.Request)
 		c.Request = r
-		c.Set(exchangeKey, x)
 		defer func() {
 			var hw *holdWriter
 			if u, ok := c.Writer.(interface{ Unwrap() http.ResponseWriter }); ok {
@@ -134,14 +131,14 @@ func limits(c *gin.Context) {
 // header check of the base's auth profile — so that a request without a
 // bearer token learns nothing about paths (400 before 404/405). A path
 // outside every base is passed on only to a handler an embedding program
-// registered (WithEngine); otherwise it is a 404. routes maps "METHOD
-// pattern" to the route gin matched, for the labels of an early answer.
-func selectBase(routes map[string]*pipeline.Route) gin.HandlerFunc {
+// registered (WithEngine); otherwise it is a 404. routes maps a method
+// and pattern to the route gin matched, for the labels of an early answer.
+func selectBase(routes map[routeKey]*pipeline.Route) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		x := exchangeOf(c)
 		var matched *pipeline.Route
 		if p := c.FullPath(); p != "" {
-			matched = routes[c.Request.Method+" "+p]
+			matched = routes[routeKey{c.Request.Method, p}]
 		}
 		found, answered := x.SelectBase(routingPath(c.Request.URL), matched)
 		switch {
@@ -153,6 +150,9 @@ func selectBase(routes map[string]*pipeline.Route) gin.HandlerFunc {
 		}
 	}
 }
+
+// routeKey is a route's method and gin pattern.
+type routeKey struct{ method, pattern string }
 
 // serveRoute is the handler of one route.
 func serveRoute(r *pipeline.Route) gin.HandlerFunc {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -41,21 +42,30 @@ type Process struct {
 // NotFound, MethodNotAllowed or NoEndpoint, and Finish.
 
 // Begin starts an exchange for one request on table t: its id (the
-// client's X-Request-Id when it is a plain token), its trace context (the
-// returned request carries it) and the in-flight gauge. Its answers are
-// written to w.
+// client's X-Request-Id when it is a plain token), its trace context and
+// the in-flight gauge. The returned request carries both the trace context
+// and the exchange (FromContext). Its answers are written to w.
 func (p *Process) Begin(t *Table, w http.ResponseWriter, r *http.Request) (*Exchange, *http.Request) {
 	start := time.Now()
-	r, span := p.startServerSpan(r)
-	x := &Exchange{w: w, r: r, start: start, table: t, metrics: p.Metrics, tracer: p.Tracer, proc: p, span: span}
+	ctx, span := p.startServerSpan(r)
+	x := &Exchange{w: w, start: start, table: t, metrics: p.Metrics, tracer: p.Tracer, proc: p, span: span}
+	r = r.WithContext(context.WithValue(ctx, exchangeKey{}, x))
+	x.r = r
 	x.id = requestID(r.Header.Get("X-Request-Id"))
 	w.Header().Set("X-Request-Id", x.id)
 	p.Metrics.inflight.Inc()
 	return x, r
 }
 
-// SetWriter replaces the writer the exchange's answer goes to.
-func (x *Exchange) SetWriter(w http.ResponseWriter) { x.w = w }
+// exchangeKey is the context key of the request's exchange.
+type exchangeKey struct{}
+
+// FromContext returns the exchange Begin put into a request's context (or
+// a context derived from it), nil for any other.
+func FromContext(ctx context.Context) *Exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*Exchange)
+	return x
+}
 
 // Answered reports whether the pipeline has written an answer.
 func (x *Exchange) Answered() bool { return x.status != 0 }

@@ -60,13 +60,12 @@ var noSpan = noop.Span{}
 // span id of its own under the client's trace (or a new trace, sampled
 // when SampleRatio is 1), which is all propagation needs — at a fraction
 // of a recording span's cost.
-func (p *Process) startServerSpan(r *http.Request) (*http.Request, trace.Span) {
+func (p *Process) startServerSpan(r *http.Request) (context.Context, trace.Span) {
 	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 	if p.Tracer == nil {
-		return r.WithContext(trace.ContextWithSpanContext(ctx, childSpanContext(trace.SpanContextFromContext(ctx), p.SampleNew))), noSpan
+		return trace.ContextWithSpanContext(ctx, childSpanContext(trace.SpanContextFromContext(ctx), p.SampleNew)), noSpan
 	}
-	ctx, span := p.Tracer.Start(ctx, "fhirgate", trace.WithSpanKind(trace.SpanKindServer))
-	return r.WithContext(ctx), span
+	return p.Tracer.Start(ctx, "fhirgate", trace.WithSpanKind(trace.SpanKindServer))
 }
 
 // childSpanContext is a new span id under parent's trace, keeping its

@@ -47,6 +47,18 @@ func startFull(t *testing.T, gwArgs []string, edits ...string) *fullStack {
 	waitHTTP(t, s.gtk+"/demo/jwks.json", gp)
 	s.gwProc = start(t, "fhirgate", append([]string{"serve", "--config", s.file}, gwArgs...)...)
 	waitHTTP(t, s.admin+"/readyz", s.gwProc)
+	t.Cleanup(func() {
+		// A crash or (in a -race build: GOFLAGS=-race go test ./test/e2e)
+		// a data race of the gateway is shown, not just its symptom.
+		out := s.gwProc.Out.String()
+		if i := strings.Index(out, "WARNING: DATA RACE"); i >= 0 {
+			t.Errorf("the gateway has a data race:\n%.4000s", out[i:])
+		} else if i := strings.Index(out, "\npanic: "); i >= 0 && t.Failed() {
+			t.Logf("the gateway's panic:\n%.4000s", out[i:])
+		} else if i := strings.Index(out, "fatal error: "); i >= 0 && t.Failed() {
+			t.Logf("the gateway's fatal error:\n%.4000s", out[i:])
+		}
+	})
 	return s
 }
 

@@ -3,6 +3,7 @@ package profile
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 )
 
 // valueSet is the set of codes of one ValueSet, expanded once at load from
@@ -23,7 +24,11 @@ func (vs *valueSet) has(system, code string) bool {
 type terminology struct {
 	valueSets   map[string]json.RawMessage
 	codeSystems map[string][]string // url → every code, nested concepts flattened
-	expanded    map[string]*valueSet
+	// expanded caches expansions made on first use; requests validate
+	// concurrently, so mu guards it (a reload's new table starts empty,
+	// and its first requests all expand at once).
+	mu       sync.Mutex
+	expanded map[string]*valueSet
 }
 
 func newTerminology() *terminology {
@@ -70,6 +75,13 @@ func (t *terminology) addValueSet(data []byte) {
 // ValueSets it imports; filters and excludes make it not expandable here.
 // nil when it cannot be expanded from the package.
 func (t *terminology) valueSet(url string) *valueSet {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.expand(url)
+}
+
+// expand is valueSet with mu held; imports recurse here.
+func (t *terminology) expand(url string) *valueSet {
 	if i := strings.IndexByte(url, '|'); i >= 0 {
 		url = url[:i]
 	}
@@ -118,7 +130,7 @@ func (t *terminology) valueSet(url string) *valueSet {
 			return nil
 		}
 		for _, imp := range inc.ValueSet {
-			sub := t.valueSet(imp)
+			sub := t.expand(imp)
 			if sub == nil {
 				return nil
 			}

@@ -37,6 +37,11 @@ type Config struct {
 	// File is the path the configuration was loaded from; relative file
 	// names inside it are resolved against its directory.
 	File string `yaml:"-"`
+	// Files are the files and directories the configuration reads, as
+	// resolved (keys, certificates, profiles and packages,
+	// OperationDefinitions): what a reload must follow besides File. Files
+	// the gateway writes (the audit trail) are not among them.
+	Files []string `yaml:"-"`
 }
 
 // Server configures the client-facing and the admin listener.
@@ -248,6 +253,15 @@ type Backend struct {
 	// MaxIdleConnsPerHost keeps connections warm; Go's default of 2 halves
 	// throughput under load. Default 128.
 	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
+	// IdleTimeout closes a connection idle this long. Set it below the
+	// backend's own keep-alive timeout: a server that closes an idle
+	// connection as the gateway reuses it loses the call in flight, and a
+	// call that may have reached the backend is never resent unless it is
+	// idempotent (one the transport proves was not written at all is).
+	// Default 4s, below Apache httpd's default KeepAliveTimeout (5 s), the
+	// shortest common default; raise it for backends that keep
+	// connections longer.
+	IdleTimeout Duration `yaml:"idle_timeout"`
 	// Headers are added to every call (static values; templates are
 	// per route in Call.Headers).
 	Headers map[string]string `yaml:"headers"`

@@ -79,6 +79,7 @@ func Parse(file string, data []byte) (*Config, error) {
 		sort.SliceStable(l.errs, func(i, j int) bool { return l.errs[i].Line < l.errs[j].Line })
 		return nil, l.errs
 	}
+	cfg.Files = l.files
 	return cfg, nil
 }
 
@@ -86,6 +87,7 @@ type loader struct {
 	file  string
 	lines map[string]int // field path → line of its value
 	errs  Errors
+	files []string // every file name checkFile resolved
 }
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()

@@ -181,6 +181,7 @@ func (l *loader) checkFile(path string, name *string) bool {
 	if !filepath.IsAbs(*name) {
 		*name = filepath.Join(filepath.Dir(l.file), *name)
 	}
+	l.files = append(l.files, filepath.Clean(*name))
 	f, err := os.Open(*name)
 	if err != nil {
 		l.errorf(path, "cannot read file %s", *name)
@@ -329,6 +330,11 @@ func (l *loader) backend(path string, b *Backend) {
 		b.MaxIdleConnsPerHost = 128
 	} else if b.MaxIdleConnsPerHost < 0 {
 		l.errorf(path+".max_idle_conns_per_host", "must be positive")
+	}
+	if b.IdleTimeout == 0 {
+		b.IdleTimeout = Duration(4 * time.Second)
+	} else if b.IdleTimeout < 0 {
+		l.errorf(path+".idle_timeout", "must be positive")
 	}
 	if b.MaxResponseBytes == 0 {
 		b.MaxResponseBytes = 1 << 20

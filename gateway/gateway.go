@@ -26,6 +26,8 @@ type Gateway struct {
 	engine atomic.Pointer[engine]
 	proc   pipeline.Process
 	opts   options
+	// draining: answers carry "Connection: close" (graceful shutdown).
+	draining atomic.Bool
 }
 
 // New returns a Gateway serving t, with what opts add to every engine.
@@ -75,6 +77,9 @@ func (g *Gateway) Engine() *gin.Engine { return g.engine.Load().gin }
 // the answer's status held until its body (holdWriter), and the request
 // served by the engine in use.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
 	normalisePath(r.URL)
 	hw := &holdWriter{ResponseWriter: w}
 	g.engine.Load().gin.ServeHTTP(hw, r)

@@ -76,26 +76,81 @@ func (s *Server) Reload(trigger string) error {
 	}
 	old := s.live
 	s.live = live
+	s.liveConfig = cfg
+	if s.watcher != nil {
+		s.watching = newWatchSet(cfg)
+		if err := s.addWatches(); err != nil {
+			s.log.Warn("configuration watch", "error", err.Error())
+		}
+	}
 	s.Metrics.ConfigLoaded(true, float64(time.Now().Unix()))
 	s.log.Info("configuration reloaded", "trigger", trigger, "config", s.cfg.File, "sha256", digest)
 	time.AfterFunc(s.cfg.Server.WriteTimeout.D()+time.Second, old.retire)
 	return nil
 }
 
-// watchConfig reloads when anything in the configuration file's directory
-// changes: an editor's rename, a plain write, or Kubernetes swapping the
-// ConfigMap's ..data symlink (the file itself is a symlink into it, so its
-// own name sees no event then). Events are debounced: a burst of them
-// (write, chmod, rename) makes one reload once the directory has been
-// quiet for debounce. Files outside the directory (profiles elsewhere)
-// are not watched; SIGHUP reloads them.
+// watchSet is what a reload follows: the configuration file and the files
+// and directories it reads (config.Config.Files), as absolute paths, and
+// the directories holding them, which are watched.
+type watchSet struct {
+	config string
+	files  map[string]bool
+	dirs   map[string]bool
+}
+
+func newWatchSet(cfg *config.Config) *watchSet {
+	ws := &watchSet{config: absPath(cfg.File), files: map[string]bool{}, dirs: map[string]bool{}}
+	ws.dirs[filepath.Dir(ws.config)] = true
+	for _, f := range cfg.Files {
+		f = absPath(f)
+		ws.files[f] = true
+		ws.dirs[filepath.Dir(f)] = true
+		if st, err := os.Stat(f); err == nil && st.IsDir() {
+			ws.dirs[f] = true // a profiles directory: a file inside it changes
+		}
+	}
+	return ws
+}
+
+// relevant reports whether an event on name concerns the configuration:
+// the file itself, a ConfigMap's ..data swap beside it (the file is then a
+// symlink into ..data and sees no event of its own), a file it reads, or a
+// file inside a directory it reads. A log, an editor's swap or backup
+// file, anything else beside them is not.
+func (ws *watchSet) relevant(name string) bool {
+	name = absPath(name)
+	if name == ws.config || ws.files[name] || ws.files[filepath.Dir(name)] {
+		return true
+	}
+	return filepath.Base(name) == "..data" && filepath.Dir(name) == filepath.Dir(ws.config)
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
+}
+
+// watchConfig reloads when the configuration file or a file it reads
+// changes (see watchSet.relevant): an editor's rename, a plain write, or
+// Kubernetes swapping the ConfigMap's ..data symlink. It watches the
+// directories that hold them — a file replaced by a rename keeps no watch
+// of its own — and ignores every other name there. Events are debounced:
+// a burst of them (write, chmod, rename) makes one reload once they have
+// been quiet for debounce. After a reload the set follows the new file's
+// references.
 func (s *Server) watchConfig(ctx context.Context, debounce time.Duration) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(s.cfg.File)
-	if err := w.Add(dir); err != nil {
+	s.reloadMu.Lock()
+	s.watching = newWatchSet(s.liveConfig)
+	s.watcher = w
+	err = s.addWatches()
+	s.reloadMu.Unlock()
+	if err != nil {
 		w.Close()
 		return err
 	}
@@ -106,11 +161,16 @@ func (s *Server) watchConfig(ctx context.Context, debounce time.Duration) error 
 			select {
 			case <-ctx.Done():
 				return
-			case _, ok := <-w.Events:
+			case ev, ok := <-w.Events:
 				if !ok {
 					return
 				}
-				timer = time.After(debounce)
+				s.reloadMu.Lock()
+				relevant := s.watching.relevant(ev.Name)
+				s.reloadMu.Unlock()
+				if relevant {
+					timer = time.After(debounce)
+				}
 			case err, ok := <-w.Errors:
 				if !ok {
 					return
@@ -122,5 +182,19 @@ func (s *Server) watchConfig(ctx context.Context, debounce time.Duration) error 
 			}
 		}
 	}()
+	return nil
+}
+
+// addWatches watches every directory of the watch set (reloadMu held).
+// Directories already watched are not added twice by fsnotify.
+func (s *Server) addWatches() error {
+	if s.watcher == nil {
+		return nil
+	}
+	for dir := range s.watching.dirs {
+		if err := s.watcher.Add(dir); err != nil && dir == filepath.Dir(s.watching.config) {
+			return err
+		}
+	}
 	return nil
 }

@@ -237,3 +237,74 @@ func TestWatchFollowsConfigMapSwaps(t *testing.T) {
 		t.Errorf("v3 not serving: %s", body)
 	}
 }
+
+// TestWatchIgnoresUnrelatedFiles: writes to other files in the directory of
+// routes.yaml — a log written beside it, an editor's swap and backup files
+// — reload nothing; an edit of routes.yaml reloads once, and so does a
+// change of a file it reads (the key).
+func TestWatchIgnoresUnrelatedFiles(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"ok":false,"reason":"locked"}`)
+	}))
+	defer be.Close()
+	dir := t.TempDir()
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	routes := reloadServer + strings.Replace(testRoutes, "BACKEND", be.URL, 1)
+	file := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o644)
+	os.WriteFile(file, []byte(routes), 0o644)
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.WatchDebounce = 20 * time.Millisecond
+	srv.cfg.Server.DrainDelay = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error)
+	go func() { runDone <- srv.Run(ctx) }()
+	defer func() { cancel(); <-runDone }()
+	for !srv.ready.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	f := &reloadFixture{srv: srv}
+	reloads := func() float64 { return f.reloads("success") + f.reloads("failure") }
+	settle := func() { time.Sleep(300 * time.Millisecond) } // well past the debounce
+	before := reloads()
+
+	logFile, _ := os.OpenFile(filepath.Join(dir, "gateway.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	defer logFile.Close()
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(logFile, `{"msg":"request","n":%d}`+"\n", i)
+		switch i % 4 {
+		case 0:
+			os.WriteFile(filepath.Join(dir, ".routes.yaml.swp"), []byte{byte(i)}, 0o644)
+		case 1:
+			os.Remove(filepath.Join(dir, ".routes.yaml.swp"))
+		case 2:
+			os.WriteFile(filepath.Join(dir, "routes.yaml~"), []byte(routes), 0o644)
+		case 3:
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("notes-%d.txt", i)), nil, 0o644)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	settle()
+	if got := reloads() - before; got != 0 {
+		t.Fatalf("100 writes to unrelated files: %v reloads, want 0", got)
+	}
+	os.WriteFile(file, []byte(routes+"# edited\n"), 0o644)
+	settle()
+	if got := reloads() - before; got != 1 {
+		t.Fatalf("an edit of routes.yaml: %v reloads, want 1", got)
+	}
+	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o644)
+	settle()
+	if got := reloads() - before; got != 2 {
+		t.Fatalf("a change of the key file routes.yaml reads: %v reloads, want 2", got)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -28,8 +29,8 @@ import (
 type Server struct {
 	Gateway *Gateway
 	Metrics *pipeline.Metrics
-	// WatchDebounce, when positive, reloads the configuration when its
-	// directory changes and has then been quiet this long (see
+	// WatchDebounce, when positive, reloads the configuration when it or
+	// a file it reads changes and has then been quiet this long (see
 	// watchConfig). Zero: reload on Reload calls (SIGHUP) only.
 	WatchDebounce time.Duration
 
@@ -41,10 +42,15 @@ type Server struct {
 	ctx    context.Context // parent of every table's background work
 	cancel context.CancelFunc
 
-	reloadMu sync.Mutex // one reload at a time
-	live     liveTable
-	tracing  *sdktrace.TracerProvider
-	audit    *audit.Log
+	reloadMu sync.Mutex // one reload at a time; guards the fields below
+	// liveConfig is the configuration in use, watching what a reload
+	// follows, watcher the file watch (nil without one).
+	liveConfig *config.Config
+	watching   *watchSet
+	watcher    *fsnotify.Watcher
+	live       liveTable
+	tracing    *sdktrace.TracerProvider
+	audit      *audit.Log
 }
 
 // NewServer loads nothing: cfg is an already loaded configuration; opts add
@@ -59,7 +65,7 @@ func NewServer(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, e
 		return nil, err
 	}
 	m.ConfigLoaded(true, float64(time.Now().Unix()))
-	s := &Server{Metrics: m, cfg: cfg, log: log, ctx: ctx, cancel: cancel, live: liveTable{table: t, cancel: func() {}}}
+	s := &Server{Metrics: m, cfg: cfg, liveConfig: cfg, log: log, ctx: ctx, cancel: cancel, live: liveTable{table: t, cancel: func() {}}}
 	if s.Gateway, err = New(t, m, log, opts...); err != nil {
 		cancel()
 		t.Close()
@@ -193,13 +199,19 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	s.ready.Store(false)
-	s.fhir.SetKeepAlivesEnabled(false)
+	// Each connection closes after its next answer; idle ones stay open
+	// until Shutdown. (SetKeepAlivesEnabled(false) would close the idle
+	// ones now, while the load balancer may still send on them: a POST
+	// written onto a connection closed under it gets no answer and is not
+	// retried by clients.)
+	s.Gateway.draining.Store(true)
 	drain, grace := s.cfg.Server.DrainDelay.D(), s.cfg.Server.ShutdownGrace.D()
 	s.log.Info("draining", "drain_delay", drain.String())
 	time.Sleep(drain)
 	s.log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	s.fhir.SetKeepAlivesEnabled(false)
 	err = s.fhir.Shutdown(sctx)
 	s.admin.Shutdown(sctx)
 	s.cancel()

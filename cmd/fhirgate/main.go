@@ -3,7 +3,7 @@
 //	fhirgate serve --config routes.yaml   run the gateway
 //	fhirgate check routes.yaml            check a configuration; exit 0 or print errors and exit 1
 //	fhirgate validate --version stu3|r4 FILE…       base-validate resources (JSON or XML)
-//	fhirgate convert --version stu3|r4 --to json|xml FILE   convert a resource
+//	fhirgate convert --version stu3|r4 --to json|xml [--force] FILE   convert a resource
 package main
 
 import (
@@ -27,8 +27,9 @@ const usage = `usage:
   fhirgate check FILE                     check a configuration file
   fhirgate validate --version stu3|r4 FILE...
                                           validate resources; one OperationOutcome per file
-  fhirgate convert --version stu3|r4 --to json|xml FILE
+  fhirgate convert --version stu3|r4 --to json|xml [--force] FILE
                                           convert a resource between JSON and XML
+                                          (--force: an invalid one too, exit 2)
 `
 
 func main() {
@@ -74,7 +75,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("config", "routes.yaml", "configuration file")
-	watch := fs.Duration("watch", 200*time.Millisecond, "reload the configuration once its directory has changed and been quiet this long; 0 disables (SIGHUP always reloads)")
+	watch := fs.Duration("watch", 200*time.Millisecond, "reload the configuration once it or a file it reads has changed and been quiet this long; 0 disables (SIGHUP always reloads)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -83,7 +83,7 @@ func NewClient(name string, b *config.Backend) (*Client, error) {
 			TLSClientConfig:       tlsConfig,
 			MaxIdleConns:          b.MaxIdleConnsPerHost * len(b.URLs),
 			MaxIdleConnsPerHost:   b.MaxIdleConnsPerHost,
-			IdleConnTimeout:       90 * time.Second,
+			IdleConnTimeout:       b.IdleTimeout.D(),
 			TLSHandshakeTimeout:   b.ConnectTimeout.D(),
 			ExpectContinueTimeout: time.Second,
 			ForceAttemptHTTP2:     false,
@@ -213,6 +213,11 @@ func (c *Client) once(ctx context.Context, inst *instance, r *Request) (*Respons
 	if len(r.Query) > 0 {
 		u += "?" + r.Query.Encode()
 	}
+	// A *bytes.Reader body gives the request GetBody: Go's transport then
+	// resends a call it proves it never wrote (its connection found dead
+	// before the first byte) on a new connection. A call that may have
+	// been written is not resent by the transport; attempts resends it
+	// only under the retry policy (idempotent, or refused).
 	var body io.Reader
 	if r.Body != nil {
 		body = bytes.NewReader(r.Body)

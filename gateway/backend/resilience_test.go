@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -328,5 +329,95 @@ func TestMutualTLS(t *testing.T) {
 	untrusted := newClient(t, backendConfig(t, []string{srv.URL}, func(b *config.Backend) { b.Retry.Attempts = 1 }))
 	if _, f, _ := call(t, untrusted, false, time.Second); f == nil {
 		t.Error("a backend with a certificate from an unknown CA was trusted")
+	}
+}
+
+// keepAliveBackend is a legacy server with a short keep-alive, made
+// deterministic: a request arriving on a connection idle longer than
+// keepAlive is read and the connection closed without an answer — the
+// server's close crossing the gateway's reuse on the wire, which loses a
+// call that may have reached it. received counts requests read, answered
+// those answered.
+type keepAliveBackend struct {
+	addr               string
+	keepAlive          time.Duration
+	received, answered atomic.Int32
+}
+
+func startKeepAliveBackend(t *testing.T, keepAlive time.Duration) *keepAliveBackend {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	b := &keepAliveBackend{addr: "http://" + l.Addr().String(), keepAlive: keepAlive}
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go b.serve(conn)
+		}
+	}()
+	return b
+}
+
+func (b *keepAliveBackend) serve(conn net.Conn) {
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	var last time.Time
+	for {
+		req, err := http.ReadRequest(r)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		b.received.Add(1)
+		if !last.IsZero() && time.Since(last) > b.keepAlive {
+			return // closed as the call arrived: not answered
+		}
+		b.answered.Add(1)
+		io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}")
+		last = time.Now()
+	}
+}
+
+// TestIdleTimeoutBelowBackendKeepAlive: against a backend whose
+// keep-alive (150 ms) is shorter than the pauses between calls (200 ms),
+// a gateway that keeps idle connections longer loses every call on a
+// reused connection (502, never resent: the call may have reached the
+// backend), and one whose idle_timeout is below the backend's loses none.
+func TestIdleTimeoutBelowBackendKeepAlive(t *testing.T) {
+	run := func(idle time.Duration) (lost, calls int, b *keepAliveBackend) {
+		b = startKeepAliveBackend(t, 150*time.Millisecond)
+		c := newClient(t, backendConfig(t, []string{b.addr}, func(cfg *config.Backend) {
+			cfg.IdleTimeout = config.Duration(idle)
+			cfg.CircuitBreaker.ConsecutiveFailures = -1
+		}))
+		calls = 12
+		for i := 0; i < calls; i++ {
+			if i > 0 {
+				time.Sleep(200 * time.Millisecond)
+			}
+			if _, f, _ := call(t, c, false, 2*time.Second); f != nil {
+				lost++
+			}
+		}
+		if got := int(b.answered.Load()); got != calls-lost {
+			t.Errorf("idle %v: backend answered %d calls, the client saw %d succeed", idle, got, calls-lost)
+		}
+		if got := int(b.received.Load()); got != calls {
+			t.Errorf("idle %v: backend received %d requests for %d calls: a call that may have reached it was resent", idle, got, calls)
+		}
+		return lost, calls, b
+	}
+	// Each lost call ends its connection, so the next one is made on a
+	// new connection and served: every second call is lost.
+	if lost, calls, _ := run(90 * time.Second); lost != calls/2 {
+		t.Errorf("idle timeout 90s: %d of %d calls lost, want every call on a reused connection (%d)", lost, calls, calls/2)
+	}
+	if lost, calls, _ := run(100 * time.Millisecond); lost != 0 {
+		t.Errorf("idle_timeout 100ms, below the backend's 150ms keep-alive: %d of %d calls lost", lost, calls)
 	}
 }

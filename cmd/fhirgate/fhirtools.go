@@ -91,6 +91,7 @@ func convert(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	ver := fs.String("version", "", "FHIR version: stu3 or r4 (required)")
 	to := fs.String("to", "", "output format: json or xml (required)")
+	force := fs.Bool("force", false, "convert whatever parses although it is invalid: the issues go to stderr and the exit code is 2")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -115,9 +116,23 @@ func convert(args []string, stdout, stderr io.Writer) int {
 		jsonData = data
 		_, issues = p.ParseJSON(data)
 	}
+	forced := false
 	if validation.HasErrors(issues) {
 		stderr.Write(append(outcome.Outcome{Issues: toOutcome(issues)}.JSON(), '\n'))
-		return 1
+		if !*force {
+			return 1
+		}
+		if jsonData == nil && isXML(fs.Arg(0), data) {
+			// The XML codec refused part of the document: take what it
+			// converted.
+			v, _ := validation.ParseVersion(*ver)
+			jsonData, _ = fhirxml.ToJSONPartial(v, data)
+		}
+		if jsonData == nil || !json.Valid(jsonData) {
+			fmt.Fprintln(stderr, "fhirgate: nothing could be converted")
+			return 1
+		}
+		forced = true
 	}
 	out := jsonData
 	if *to == "xml" {
@@ -133,6 +148,9 @@ func convert(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	stdout.Write(append(out, '\n'))
+	if forced {
+		return 2
+	}
 	return 0
 }
 

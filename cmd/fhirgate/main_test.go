@@ -38,6 +38,10 @@ func TestCommands(t *testing.T) {
 		{"validate against a package: valid, unavailable profile is a warning", []string{"validate", "--version", "r4", "--package", gematikPkg, gematikTasks + "valid/Task-09330307-16ce-4cdc-810a-ca24ef80dde3.xml"}, 0, "identifier-kvid-10 is not available", ""},
 		{"validate --as a profile not loaded", []string{"validate", "--version", "stu3", "--as", "http://example.org/sd", twiin + "new-notification-task.json"}, 0, "profile http://example.org/sd is not available", ""},
 		{"validate bad package", []string{"validate", "--version", "r4", "--package", "nope.tgz", twiin + "new-notification-task.json"}, 1, "", "nope.tgz"},
+		{"convert invalid --force", []string{"convert", "--version", "stu3", "--to", "xml", "--force", "testdata/bad-status-task.json"}, 2, `<status value="bogus"/>`, `"resourceType":"OperationOutcome"`},
+		{"convert invalid without --force", []string{"convert", "--version", "stu3", "--to", "xml", "testdata/bad-status-task.json"}, 1, "", `"resourceType":"OperationOutcome"`},
+		{"convert invalid XML --force", []string{"convert", "--version", "stu3", "--to", "json", "--force", "testdata/unknown-element-task.stu3.xml"}, 2, `"resourceType": "Task"`, `Task.foo`},
+		{"convert unparsable --force", []string{"convert", "--version", "stu3", "--to", "json", "--force", "testdata/broken-routes.yaml"}, 1, "", "nothing could be converted"},
 		{"convert bad --to", []string{"convert", "--version", "stu3", "--to", "yaml", twiin + "cancel-notification-task.json"}, 2, "", "usage"},
 	}
 	for _, c := range cases {

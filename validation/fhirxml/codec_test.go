@@ -2,6 +2,7 @@ package fhirxml
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,4 +127,33 @@ func FuzzToJSON(f *testing.F) {
 			t.Fatalf("not stable: %v\n%s\n%s", err, j, j2)
 		}
 	})
+}
+
+// TestPrefixedNarrative: a narrative div written with a prefix — declared
+// on the div or on an ancestor — becomes XHTML in the default namespace in
+// JSON (copied verbatim it would lose its namespace binding); an
+// unprefixed one is kept byte for byte.
+func TestPrefixedNarrative(t *testing.T) {
+	const want = `<div xmlns="http://www.w3.org/1999/xhtml"><p>Hello <b class="x">there</b></p></div>`
+	for _, c := range []struct{ name, xml, want string }{
+		{"prefix on the div", `<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/><h:div xmlns:h="http://www.w3.org/1999/xhtml"><h:p>Hello <h:b class="x">there</h:b></h:p></h:div></text></Patient>`, want},
+		{"prefix on an ancestor", `<Patient xmlns="http://hl7.org/fhir" xmlns:x="http://www.w3.org/1999/xhtml"><text><status value="generated"/><x:div><x:p>Hello <x:b class="x">there</x:b></x:p></x:div></text></Patient>`, want},
+		{"default namespace, verbatim", `<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml"><p>Hello <b class="x">there</b></p></div></text></Patient>`, want},
+		{"escaped text and xml:lang", `<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/><h:div xmlns:h="http://www.w3.org/1999/xhtml" xml:lang="nl"><h:p>a &lt; b &amp; c</h:p></h:div></text></Patient>`,
+			`<div xmlns="http://www.w3.org/1999/xhtml" xml:lang="nl"><p>a &lt; b &amp; c</p></div>`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := ToJSON(STU3, []byte(c.xml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r struct{ Text struct{ Div string } }
+			if err := json.Unmarshal(out, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Text.Div != c.want {
+				t.Errorf("div\n got %s\nwant %s", r.Text.Div, c.want)
+			}
+		})
+	}
 }

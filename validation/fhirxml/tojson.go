@@ -104,10 +104,11 @@ func parseXML(data []byte) (*node, error) {
 			}
 			n := &node{name: t.Name.Local}
 			if t.Name.Space == XHTMLNamespace && t.Name.Local == "div" && len(stack) > 0 {
-				if err := dec.Skip(); err != nil {
+				raw, err := narrativeDiv(dec, t, data, start)
+				if err != nil {
 					return nil, Error{Msg: "not well-formed XML: " + trimXMLError(err), Structure: true}
 				}
-				n.raw = bytes.TrimSpace(data[start:dec.InputOffset()])
+				n.raw = raw
 				p := stack[len(stack)-1]
 				p.children = append(p.children, n)
 				continue
@@ -146,6 +147,95 @@ func parseXML(data []byte) (*node, error) {
 	return root, nil
 }
 
+// narrativeDiv reads a narrative div whose start tag dec has just returned
+// (at offset from of data) and returns it as FHIR JSON
+// carries it: XHTML with the XHTML namespace as the default namespace of
+// the div. A div written that way is kept byte for byte. A div whose
+// elements carry a prefix (<h:div xmlns:h="…">, or the prefix declared on
+// an ancestor) is written again without prefixes — copied verbatim it
+// would be XHTML without its namespace binding.
+func narrativeDiv(dec *xml.Decoder, start xml.StartElement, data []byte, from int64) ([]byte, error) {
+	if !prefixedElements(data[from:]) {
+		if err := dec.Skip(); err != nil {
+			return nil, err
+		}
+		return bytes.TrimSpace(data[from:dec.InputOffset()]), nil
+	}
+	var b bytes.Buffer
+	writeStart := func(e xml.StartElement, root bool) {
+		b.WriteByte('<')
+		b.WriteString(e.Name.Local)
+		if root || e.Name.Space != XHTMLNamespace {
+			b.WriteString(` xmlns="`)
+			xml.EscapeText(&b, []byte(e.Name.Space))
+			b.WriteByte('"')
+		}
+		for _, a := range e.Attr {
+			if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+				continue
+			}
+			b.WriteByte(' ')
+			switch a.Name.Space {
+			case "":
+			case "http://www.w3.org/XML/1998/namespace", "xml":
+				b.WriteString("xml:")
+			default:
+				continue // an attribute of another namespace has no place in XHTML narrative
+			}
+			b.WriteString(a.Name.Local)
+			b.WriteString(`="`)
+			xml.EscapeText(&b, []byte(a.Value))
+			b.WriteByte('"')
+		}
+		b.WriteByte('>')
+	}
+	writeStart(start, true)
+	for depth := 1; depth > 0; {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			writeStart(t, false)
+		case xml.EndElement:
+			depth--
+			b.WriteString("</")
+			b.WriteString(t.Name.Local)
+			b.WriteByte('>')
+		case xml.CharData:
+			xml.EscapeText(&b, t)
+		}
+	}
+	return b.Bytes(), nil
+}
+
+// prefixedElements reports whether an element name in the XML that
+// starts rest (up to the end of the document) carries a namespace prefix.
+// It errs towards true: a false positive only costs a rewrite.
+func prefixedElements(rest []byte) bool {
+	for i := 0; i+1 < len(rest); i++ {
+		if rest[i] != '<' {
+			continue
+		}
+		j := i + 1
+		if rest[j] == '/' {
+			j++
+		}
+		for ; j < len(rest); j++ {
+			c := rest[j]
+			if c == ':' {
+				return true
+			}
+			if c == ' ' || c == '>' || c == '/' || c == '\t' || c == '\n' || c == '\r' || c == '!' || c == '?' {
+				break
+			}
+		}
+	}
+	return false
+}
+
 func trimXMLError(err error) string {
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
@@ -169,6 +259,27 @@ func ToJSON(v Version, data []byte) ([]byte, error) {
 	c.resource(root, "")
 	if len(c.errs) > 0 {
 		return nil, c.errs
+	}
+	return c.out.Bytes(), nil
+}
+
+// ToJSONPartial is ToJSON that also returns, with the errors, the JSON of
+// what could be converted (what an element or attribute the model does
+// not know is left out of) — for `fhirgate convert --force`. It is nil
+// when the XML itself could not be read. The JSON is not valid FHIR when
+// there are errors.
+func ToJSONPartial(v Version, data []byte) ([]byte, error) {
+	root, ok := scanXML(data)
+	if !ok {
+		var err error
+		if root, err = parseXML(data); err != nil {
+			return nil, Errors{err.(Error)}
+		}
+	}
+	c := &toJSON{m: ModelFor(v)}
+	c.resource(root, "")
+	if len(c.errs) > 0 {
+		return c.out.Bytes(), c.errs
 	}
 	return c.out.Bytes(), nil
 }

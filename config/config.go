@@ -603,9 +603,10 @@ type When struct {
 	// Status matches the backend status: a number (404), a class (4xx) or
 	// a list of these. Empty matches any status.
 	Status StatusSet `yaml:"status"`
-	// Match maps a reference (body.error, role, header.X, …) to the exact
-	// value it must have; "*" means present and non-empty, "" absent.
-	Match map[string]string `yaml:"match"`
+	// Match maps a reference (body.error, role, header.X, …) to the
+	// condition its value must meet (see Condition: typed equality, "*"
+	// present, "" absent, any, regex, not, present_not). All must hold.
+	Match map[string]Condition `yaml:"match"`
 	// Transport matches a failed call instead of an answer: refused,
 	// timeout or error. A rule with Transport never matches an answer.
 	Transport string `yaml:"transport"`

@@ -123,6 +123,8 @@ func TestLoadErrors(t *testing.T) {
 			"        responses:\n          - when: {status: 200}\n            answer: {status: 204}\n      - name: abort2\n        interaction: operation\n        method: POST\n        path: /Task/{x}/$abort\n        call: {backend: legacy, path: /y}\n        responses: [{when: {status: 200}, answer: {status: 204}}]\n",
 			35, "bases[0].routes[1].path", `already routed by "abort"`},
 		{"list expected", "roles: [prescriber]", "roles: prescriber", 0, "bases[0].routes[0].roles", "must be a list"},
+		{"bad regular expression in a rule", "            answer: {status: 204}\n", "            answer: {status: 204}\n          - when: {status: 409, match: {body.rc: {regex: \"(\"}}}\n            answer: {status: 409, text: x}\n", 0, "bases[0].routes[0].responses[1].when.match.body.rc", "regex: error parsing regexp"},
+		{"unknown rule condition", "            answer: {status: 204}\n", "            answer: {status: 204}\n          - when: {status: 409, match: {body.rc: {equals: 1}}}\n            answer: {status: 409, text: x}\n", 0, "bases[0].routes[0].responses[1].when.match.body.rc", `unknown condition "equals"`},
 		{"router's own syntax in a literal segment", "path: /Task/{id}/$abort", "path: /Task/{id}/:abort", 0, "bases[0].routes[0].path", "must not start with"},
 		{"invalid YAML", "bases:\n", "bases: [\n", -1, "", "invalid YAML"},
 		{"resource source without request", "path: /x/${path.id}", "path: /x/${resource.id}", 0, "bases[0].routes[0].call.path", `unknown source "resource"`},

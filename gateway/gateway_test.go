@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,12 +93,19 @@ type fixture struct {
 
 func newFixture(t *testing.T, backendURL string, spy *backendSpy, opts ...Option) *fixture {
 	t.Helper()
+	return newFixtureRoutes(t, strings.Replace(testRoutes, "BACKEND", backendURL, 1), spy, opts...)
+}
+
+// newFixtureRoutes is newFixture with a configuration of the test's own
+// (testRoutes edited; key.pem is written beside it).
+func newFixtureRoutes(t *testing.T, routes string, spy *backendSpy, opts ...Option) *fixture {
+	t.Helper()
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	dir := t.TempDir()
 	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
 	file := filepath.Join(dir, "routes.yaml")
-	os.WriteFile(file, []byte(strings.Replace(testRoutes, "BACKEND", backendURL, 1)), 0o644)
+	os.WriteFile(file, []byte(routes), 0o644)
 	cfg, err := config.Load(file)
 	if err != nil {
 		t.Fatal(err)
@@ -240,5 +248,50 @@ func TestPanicIsAnOperationOutcome(t *testing.T) {
 	resp, body := f.post(t, "/fhir/Task/1/$op")
 	if resp.StatusCode != 500 || !strings.Contains(body, "internal error") {
 		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
+
+// TestTypedRules: when.match conditions on a backend answer with numeric
+// return codes — "rc = 0" confirms, "rc in {31, 32}" is a conflict, a
+// message matching a pattern and "rc ≠ 0" are business refusals, and an
+// answer no rule matches is a 502.
+func TestTypedRules(t *testing.T) {
+	spy := &backendSpy{answer: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, r.URL.Query().Get("who"))
+	}}
+	be := httptest.NewServer(spy)
+	defer be.Close()
+	rules := `        responses:
+          - when: {status: 200, match: {body.rc: 0}}
+            answer: {status: 204}
+          - when: {status: 200, match: {body.rc: {any: [31, 32]}}}
+            answer: {status: 409, code: conflict, text: "state ${body.rc}"}
+          - when: {status: 200, match: {body.msg: {regex: "E_[A-Z]+"}}}
+            answer: {status: 422, code: business-rule, text: "message ${body.msg}"}
+          - when: {status: 200, match: {body.rc: {present_not: 0}}}
+            answer: {status: 422, code: business-rule, text: "refused with rc ${body.rc}"}
+`
+	old := testRoutes[strings.Index(testRoutes, "        responses:\n"):]
+	f := newFixtureRoutes(t, strings.Replace(strings.Replace(testRoutes, old, rules, 1), "BACKEND", be.URL, 1), spy)
+	for _, c := range []struct {
+		answer string
+		status int
+		text   string
+	}{
+		{`{"rc":0}`, 204, ""},
+		{`{"rc":0.0}`, 204, ""},
+		{`{"rc":"0"}`, 204, ""},
+		{`{"rc":31}`, 409, "state 31"},
+		{`{"rc":32.0}`, 409, "state 32.0"},
+		{`{"rc":7,"msg":"E_LOCKED"}`, 422, "message E_LOCKED"},
+		{`{"rc":7,"msg":"locked"}`, 422, "refused with rc 7"},
+		{`{"rc":null}`, 502, ""},
+		{`{}`, 502, ""},
+	} {
+		resp, body := f.post(t, "/fhir/Task/1/$op?who="+url.QueryEscape(c.answer))
+		if resp.StatusCode != c.status || !strings.Contains(body, c.text) {
+			t.Errorf("backend %s: %d %s, want %d %q", c.answer, resp.StatusCode, body, c.status, c.text)
+		}
 	}
 }

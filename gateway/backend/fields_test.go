@@ -18,7 +18,7 @@ func resp(ct, body string) *Response {
 
 func TestField(t *testing.T) {
 	j := resp("application/json", `{"error":"TASK_STATE","state":"in-progress","n":12.50,"ok":true,"nil":null,"items":[{"code":"A"},{"code":"B"}],"obj":{"x":{"y":"deep"}}}`)
-	x := resp("text/xml; charset=iso-8859-1", `<?xml version="1.0"?><rxresult><rc> E_STATE </rc><task status="ready"/><a><b>1</b><b>2</b></a></rxresult>`)
+	x := resp("text/xml; charset=iso-8859-1", `<?xml version="1.0"?><rxresult version="2"><rc> E_STATE </rc><task status="ready"/><a><b>1</b><b>2</b></a></rxresult>`)
 	sniffed := resp("", `  <r><c>v</c></r>`)
 	cases := []struct {
 		r      *Response
@@ -39,6 +39,7 @@ func TestField(t *testing.T) {
 		{x, "rc", "E_STATE", true},
 		{x, "task.@status", "ready", true},
 		{x, "task.@other", "", false},
+		{x, "@version", "2", true}, // an attribute of the root element itself
 		{x, "a.b", "1", true},
 		{x, "rxresult", "", false},
 		{sniffed, "c", "v", true},

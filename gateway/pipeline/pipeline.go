@@ -338,20 +338,13 @@ func (r *Route) mapAnswer(x *Exchange, failure *backend.Failure) {
 	x.fail(x.unmapped(failure))
 }
 
-// matches applies a rule's field conditions: "*" present and non-empty,
-// "" absent or empty, anything else exactly equal.
+// matches applies a rule's field conditions (config.Condition): all
+// must hold.
 func matches(x *Exchange, ms []matcher) bool {
 	for _, m := range ms {
-		v, _ := x.Value(m.ref)
-		switch m.want {
-		case "*":
-			if v == "" {
-				return false
-			}
-		default:
-			if v != m.want {
-				return false
-			}
+		v, present := x.Value(m.ref)
+		if !m.want.Holds(v, present) {
+			return false
 		}
 	}
 	return true

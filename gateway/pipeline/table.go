@@ -128,7 +128,7 @@ type named struct {
 
 type matcher struct {
 	ref  template.Ref
-	want string
+	want config.Condition
 }
 
 // Build compiles a loaded configuration. ctx bounds background work started
@@ -400,7 +400,7 @@ func (r *Route) eachAnswerTemplate(a *config.Answer, fn func(*template.Template)
 	}
 }
 
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -26,7 +26,7 @@ import (
 // An empty value (YAML null) is "" : absent or empty.
 type Condition struct {
 	kind   conditionKind
-	text   string   // equal: the value as text
+	text   string   // equal: the value as text; regex: the expression as written
 	num    *float64 // equal: set when the value was a YAML number
 	isBool bool     // equal: the value was a YAML boolean (text is "true"/"false")
 	any    []Condition
@@ -107,7 +107,7 @@ func (c Condition) String() string {
 		}
 		return s + "]}"
 	case condRegex:
-		return "{regex: " + strconv.Quote(c.re.String()[4:len(c.re.String())-2]) + "}"
+		return "{regex: " + strconv.Quote(c.text) + "}"
 	case condNot:
 		return "{not: " + c.inner.String() + "}"
 	case condPresentNot:
@@ -150,7 +150,7 @@ func (c *Condition) UnmarshalYAML(n *yaml.Node) error {
 			if err != nil {
 				return fmt.Errorf("regex: %v", err)
 			}
-			c.kind, c.re = condRegex, re
+			c.kind, c.re, c.text = condRegex, re, val.Value
 		case "not", "present_not":
 			var inner Condition
 			if err := inner.UnmarshalYAML(val); err != nil {

@@ -3,9 +3,11 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -336,7 +338,7 @@ func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, cli
 	})
 	for _, rule := range rc.Responses {
 		var ms []matcher
-		for _, k := range sortedKeys(rule.When.Match) {
+		for _, k := range slices.Sorted(maps.Keys(rule.When.Match)) {
 			ms = append(ms, matcher{ref: template.ParseRef(k), want: rule.When.Match[k]})
 		}
 		r.matchers = append(r.matchers, ms)
@@ -356,7 +358,7 @@ func mustParse(s string) *template.Template {
 
 func compileNamed(m map[string]string, header bool) []named {
 	var out []named
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		name, list := strings.CutSuffix(k, "[]")
 		if header {
 			name, list = http.CanonicalHeaderKey(k), false
@@ -398,15 +400,6 @@ func (r *Route) eachAnswerTemplate(a *config.Answer, fn func(*template.Template)
 	for _, h := range a.HeaderT {
 		fn(h.T)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // findBase returns the base serving path and the path below it.

@@ -247,20 +247,11 @@ func trimXMLError(err error) string {
 // ToJSON converts a FHIR XML resource to FHIR JSON. Every problem found is
 // returned (as Errors); the JSON is only valid when there is none.
 func ToJSON(v Version, data []byte) ([]byte, error) {
-	root, ok := scanXML(data)
-	if !ok {
-		var err error
-		if root, err = parseXML(data); err != nil {
-			return nil, Errors{err.(Error)}
-		}
+	out, err := ToJSONPartial(v, data)
+	if err != nil {
+		return nil, err
 	}
-	c := &toJSON{m: ModelFor(v)}
-	c.out.Grow(len(data)) // the JSON of a resource is shorter than its XML
-	c.resource(root, "")
-	if len(c.errs) > 0 {
-		return nil, c.errs
-	}
-	return c.out.Bytes(), nil
+	return out, nil
 }
 
 // ToJSONPartial is ToJSON that also returns, with the errors, the JSON of
@@ -277,6 +268,7 @@ func ToJSONPartial(v Version, data []byte) ([]byte, error) {
 		}
 	}
 	c := &toJSON{m: ModelFor(v)}
+	c.out.Grow(len(data)) // the JSON of a resource is shorter than its XML
 	c.resource(root, "")
 	if len(c.errs) > 0 {
 		return c.out.Bytes(), c.errs

@@ -553,23 +553,10 @@ func writeNginxBackend(dir, listen string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(`worker_processes 1;
-daemon off;
-error_log %[1]s/error.log warn;
-pid %[1]s/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
+	conf := nginxConf(dir, fmt.Sprintf(`  keepalive_timeout 300s;
   default_type application/json;
   server {
-    listen %[2]s;
+    listen %s;
     location / { return 404; }
     location /erp/ { return 200 '{"result":"CANCELLED"}'; }
     location ~ /cancellation$ { return 200 '{"result":"CANCELLED"}'; }
@@ -580,14 +567,31 @@ http {
       return 200 '{"outcome":"STORED","notificationId":"ntf-000001","revision":1}';
     }
   }
-}
-`, dir, listen)
+`, listen))
 	return os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
 }
 
+// writeNginx configures nginx as a plain reverse proxy: no buffering of
+// bodies to disk, keep-alive to the backend.
 func writeNginx(dir, listen, backend string) error {
-	conf := fmt.Sprintf(`# A plain reverse proxy: no buffering of bodies to disk, keep-alive to the backend.
-worker_processes 1;
+	conf := nginxConf(dir, fmt.Sprintf(`  upstream backend { server %s; keepalive 128; keepalive_requests 100000000; }
+  server {
+    listen %s;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+`, backend, listen))
+	return os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
+}
+
+// nginxConf is an nginx.conf running in the foreground with one worker,
+// its files under dir, no access log and keep-alive connections that are
+// never closed for their request count; http is the http block's content.
+func nginxConf(dir, http string) string {
+	return fmt.Sprintf(`worker_processes 1;
 daemon off;
 error_log %[1]s/error.log warn;
 pid %[1]s/nginx.pid;
@@ -600,18 +604,8 @@ http {
   fastcgi_temp_path %[1]s/fastcgi;
   uwsgi_temp_path %[1]s/uwsgi;
   scgi_temp_path %[1]s/scgi;
-  upstream backend { server %[3]s; keepalive 128; keepalive_requests 100000000; }
-  server {
-    listen %[2]s;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-`, dir, listen, backend)
-	return os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
+%[2]s}
+`, dir, http)
 }
 
 // benchRoutes is the repository's routes.yaml with the benchmark's

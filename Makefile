@@ -95,7 +95,8 @@ FUZZ_TARGETS := \
 	./gateway/backend:FuzzField:100000 \
 	./gateway/backend:FuzzEncodeJSON:50000 \
 	./gateway/pipeline:FuzzParseToken:100000 \
-	./gateway:FuzzNormalisePath:20000
+	./gateway:FuzzNormalisePath:20000 \
+	./gateway/audit:FuzzFlatRecordAgrees:10000
 
 # Long fuzzing: each target for FUZZTIME.
 FUZZTIME ?= 60s

@@ -124,6 +124,19 @@ type Audit struct {
 	// token subject) into a pseudonym. Without it a random key is drawn at
 	// start: pseudonyms then link records of one process run only.
 	PseudonymKeyFile string `yaml:"pseudonym_key_file"`
+	// Sync, when true, has every batch of records reach stable storage
+	// (fdatasync) before the answers it describes are sent: records then
+	// survive a power loss, not only a crash of the gateway. Files only.
+	// Default false.
+	Sync bool `yaml:"sync"`
+	// OnFailure says what the gateway does while records cannot be written
+	// (full disk, lost volume): refuse (default) answers every request that
+	// would reach a backend 503 before calling it, and /readyz turns 503,
+	// so that no action goes unrecorded; continue forwards requests and
+	// keeps their records in memory up to a bound, beyond which records
+	// are dropped and counted. Records are retried with every batch and
+	// every second until they are written.
+	OnFailure string `yaml:"on_failure"`
 }
 
 // Tracing configures W3C trace context. The gateway always continues an

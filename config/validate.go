@@ -1077,6 +1077,16 @@ func (l *loader) audit(a *Audit) {
 	default:
 		l.errorf("audit.format", "must be json or fhir, not %q", a.Format)
 	}
+	switch a.OnFailure {
+	case "":
+		a.OnFailure = "refuse"
+	case "refuse", "continue":
+	default:
+		l.errorf("audit.on_failure", "must be refuse or continue, not %q", a.OnFailure)
+	}
+	if a.Sync && (a.Output == "stderr" || a.Output == "stdout" || a.Output == "none") {
+		l.errorf("audit.sync", "needs a file output (output is %s)", a.Output)
+	}
 	l.checkFile("audit.pseudonym_key_file", &a.PseudonymKeyFile)
 }
 

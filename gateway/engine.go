@@ -97,11 +97,14 @@ func (g *Gateway) begin(t *pipeline.Table) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		x, r := g.proc.Begin(t, c.Writer, c.Request)
 		c.Request = r
+		var hw *holdWriter
+		if u, ok := c.Writer.(interface{ Unwrap() http.ResponseWriter }); ok {
+			hw, _ = u.Unwrap().(*holdWriter)
+		}
+		if hw != nil {
+			hw.exchange = x
+		}
 		defer func() {
-			var hw *holdWriter
-			if u, ok := c.Writer.(interface{ Unwrap() http.ResponseWriter }); ok {
-				hw, _ = u.Unwrap().(*holdWriter)
-			}
 			unsent := hw == nil || !hw.flushed
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -218,10 +221,13 @@ func routingPath(u *url.URL) string {
 // the end of the request, so that a status written without a body — gin's
 // AbortWithStatus, a binding error, an embedding program's handler — can
 // still become an OperationOutcome (begin's end), never a bare answer.
+// When it releases the status, the exchange's audit record is written
+// first: no byte of an answer leaves before its record is written.
 type holdWriter struct {
 	http.ResponseWriter
-	status  int
-	flushed bool
+	status   int
+	flushed  bool
+	exchange *pipeline.Exchange // set by begin; nil outside the engine
 }
 
 func (w *holdWriter) WriteHeader(code int) {
@@ -248,6 +254,9 @@ func (w *holdWriter) flush() {
 	w.flushed = true
 	if w.status == 0 {
 		w.status = http.StatusOK
+	}
+	if w.exchange != nil {
+		w.exchange.RecordAudit(w.status)
 	}
 	w.ResponseWriter.WriteHeader(w.status)
 }

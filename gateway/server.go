@@ -84,6 +84,7 @@ func NewServer(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, e
 		return nil, err
 	}
 	s.Gateway.SetAudit(s.audit)
+	s.Metrics.WatchAudit(s.audit)
 	sc := cfg.Server
 	s.fhir = &http.Server{
 		Addr:              sc.Listen,
@@ -111,6 +112,11 @@ func NewServer(cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, e
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		if s.audit.Refusing() {
+			// Traffic belongs on replicas that can record it.
+			http.Error(w, "not ready: the audit trail cannot be written", http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))

@@ -366,7 +366,7 @@ func TestAllFeatures(t *testing.T) {
 			if !reflect.DeepEqual(o.Spec, want) {
 				t.Error("the PrometheusRule differs from rules/fhirgate-alerts.yaml")
 			}
-			if n := len(o.Spec.Groups[0].Rules); n != 8 {
+			if n := len(o.Spec.Groups[0].Rules); n != 10 {
 				t.Errorf("%d rules", n)
 			}
 		case *monitoringv1.ServiceMonitor:

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/validation/jsontree"
 )
 
 // Record is one FHIR interaction as the gateway saw it.
@@ -48,14 +49,20 @@ type Record struct {
 	Failure         string // the gateway's failure class, "" on success
 }
 
-// Log writes records. It is safe for concurrent use; each record is one
-// Write call, so lines of concurrent requests never interleave.
+// Log writes records. It is safe for concurrent use; records of
+// concurrent requests are written together (see commit.go), each line
+// whole.
 type Log struct {
-	mu     sync.Mutex
-	w      io.Writer
+	fhir bool
+	key  []byte
+
+	out    io.Writer
+	syncer interface{ Sync() error } // set with audit.sync
 	closer io.Closer
-	fhir   bool
-	key    []byte
+	// refuse is audit.on_failure: refuse.
+	refuse bool
+
+	group groupCommit
 
 	// pseudonyms remembers the pseudonyms of recent actors: a client
 	// sends many requests under one token, and the HMAC is a tenth of the
@@ -71,20 +78,23 @@ const maxPseudonyms = 4096
 // Open opens the configured output. Output none returns a nil *Log, whose
 // Write does nothing.
 func Open(c config.Audit) (*Log, error) {
-	l := &Log{fhir: c.Format == "fhir"}
+	l := &Log{fhir: c.Format == "fhir", refuse: c.OnFailure != "continue"}
 	switch c.Output {
 	case "none":
 		return nil, nil
 	case "", "stderr":
-		l.w = os.Stderr
+		l.out = os.Stderr
 	case "stdout":
-		l.w = os.Stdout
+		l.out = os.Stdout
 	default:
 		f, err := os.OpenFile(c.Output, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("audit.output: %w", err)
 		}
-		l.w, l.closer = f, f
+		l.out, l.closer = f, f
+		if c.Sync {
+			l.syncer = f
+		}
 	}
 	if c.PseudonymKeyFile != "" {
 		key, err := os.ReadFile(c.PseudonymKeyFile)
@@ -99,18 +109,57 @@ func Open(c config.Audit) (*Log, error) {
 		l.key = make([]byte, 32)
 		rand.Read(l.key)
 	}
+	l.group.init(l.write)
 	return l, nil
 }
 
-// New writes to w with the given pseudonym key (tests, embedding).
-func New(w io.Writer, fhir bool, key []byte) *Log { return &Log{w: w, fhir: fhir, key: key} }
+// New writes to w with the given pseudonym key (tests, embedding), on
+// failure as audit.on_failure: refuse.
+func New(w io.Writer, fhir bool, key []byte) *Log {
+	l := &Log{out: w, fhir: fhir, key: key, refuse: true}
+	l.group.init(l.write)
+	return l
+}
 
-// Close closes a file output.
+// write hands one batch of whole lines to the output (and with audit.sync
+// to stable storage). It returns how many bytes were written.
+func (l *Log) write(b []byte) (int, error) {
+	n, err := l.out.Write(b)
+	if err == nil && l.syncer != nil {
+		err = l.syncer.Sync()
+	}
+	return n, err
+}
+
+// Close writes what is retained (a last try) and closes a file output.
+// Records that still cannot be written go to standard error, so that
+// they are not lost with the process.
 func (l *Log) Close() error {
-	if l == nil || l.closer == nil {
+	if l == nil {
+		return nil
+	}
+	if left := l.group.close(); len(left) > 0 && l.out != os.Stderr {
+		fmt.Fprintf(os.Stderr, "audit: %d bytes of records could not be written to the audit output; they follow\n", len(left))
+		os.Stderr.Write(left)
+	}
+	if l.closer == nil {
 		return nil
 	}
 	return l.closer.Close()
+}
+
+// Refusing reports whether requests must not reach a backend now:
+// audit.on_failure is refuse and records are waiting to be written.
+func (l *Log) Refusing() bool {
+	return l != nil && l.refuse && l.group.failing.Load()
+}
+
+// Stats returns the trail's counters for metrics.
+func (l *Log) Stats() Stats {
+	if l == nil {
+		return Stats{}
+	}
+	return l.group.stats()
 }
 
 // Pseudonym is the actor id written for issuer and subject: 32 hex
@@ -144,30 +193,38 @@ func (l *Log) pseudonym(issuer, subject string) string {
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// Write writes one record. An output that fails is reported once per
-// failure to standard error; the request it describes is not affected.
+// Write writes one record and returns when it has been handed to the
+// output (audit.sync: reached stable storage) or, when the output fails,
+// is retained for the next try. The request it describes is answered
+// either way: its backend may already have acted. An output that fails is
+// reported to standard error once per failure spell.
 func (l *Log) Write(r *Record) {
 	if l == nil {
 		return
 	}
-	var v any
+	bp := linePool.Get().(*[]byte)
+	line := (*bp)[:0]
 	if l.fhir {
-		v = l.auditEvent(r)
+		b, err := json.Marshal(l.auditEvent(r))
+		if err != nil {
+			return
+		}
+		line = append(line, b...)
 	} else {
-		v = l.flat(r)
-	}
-	line, err := json.Marshal(v)
-	if err != nil {
-		return
+		line = l.appendFlat(line, r)
 	}
 	line = append(line, '\n')
-	l.mu.Lock()
-	_, err = l.w.Write(line)
-	l.mu.Unlock()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "audit: write failed: %v\n", err)
-	}
+	l.group.commit(line, !l.refuse || r.Failure == FailureAuditUnavailable)
+	*bp = line
+	linePool.Put(bp)
 }
+
+// FailureAuditUnavailable is the failure class of a request refused
+// because the trail could not be written. Its own record is the one the
+// retained memory may drop when full (it describes no action).
+const FailureAuditUnavailable = "audit_unavailable"
+
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // Action is the AuditEvent action code of an interaction: C create, R
 // read, U update, D delete, E execute (operations and anything else).
@@ -201,33 +258,38 @@ func Outcome(status int) string {
 	return "8"
 }
 
-type flatRecord struct {
-	Time          string `json:"time"`
-	RequestID     string `json:"request_id"`
-	TraceID       string `json:"trace_id,omitempty"`
-	Base          string `json:"base"`
-	Route         string `json:"route,omitempty"`
-	Interaction   string `json:"interaction,omitempty"`
-	Operation     string `json:"operation,omitempty"`
-	Action        string `json:"action"`
-	ResourceType  string `json:"resource_type,omitempty"`
-	ResourceID    string `json:"resource_id,omitempty"`
-	Actor         string `json:"actor,omitempty"`
-	Role          string `json:"role,omitempty"`
-	ClientAddress string `json:"client_address,omitempty"`
-	Status        int    `json:"status"`
-	Outcome       string `json:"outcome"`
-	Failure       string `json:"failure,omitempty"`
+// appendFlat appends the flat JSON record: the fields in a fixed order,
+// empty optional ones left out, strings quoted as encoding/json does.
+func (l *Log) appendFlat(b []byte, r *Record) []byte {
+	b = append(b, `{"time":`...)
+	b = jsontree.AppendString(b, r.Time.UTC().Format(time.RFC3339Nano), true)
+	b = appendField(b, "request_id", r.RequestID, true)
+	b = appendField(b, "trace_id", r.TraceID, false)
+	b = appendField(b, "base", r.Base, true)
+	b = appendField(b, "route", r.Route, false)
+	b = appendField(b, "interaction", r.Interaction, false)
+	b = appendField(b, "operation", r.Operation, false)
+	b = appendField(b, "action", Action(r.Interaction), true)
+	b = appendField(b, "resource_type", r.ResourceType, false)
+	b = appendField(b, "resource_id", r.ResourceID, false)
+	b = appendField(b, "actor", l.Pseudonym(r.Issuer, r.Subject), false)
+	b = appendField(b, "role", r.Role, false)
+	b = appendField(b, "client_address", r.ClientAddress, false)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = appendField(b, "outcome", Outcome(r.Status), true)
+	b = appendField(b, "failure", r.Failure, false)
+	return append(b, '}')
 }
 
-func (l *Log) flat(r *Record) flatRecord {
-	return flatRecord{
-		Time: r.Time.UTC().Format(time.RFC3339Nano), RequestID: r.RequestID, TraceID: r.TraceID,
-		Base: r.Base, Route: r.Route, Interaction: r.Interaction, Operation: r.Operation,
-		Action: Action(r.Interaction), ResourceType: r.ResourceType, ResourceID: r.ResourceID,
-		Actor: l.Pseudonym(r.Issuer, r.Subject), Role: r.Role, ClientAddress: r.ClientAddress,
-		Status: r.Status, Outcome: Outcome(r.Status), Failure: r.Failure,
+func appendField(b []byte, name, value string, always bool) []byte {
+	if value == "" && !always {
+		return b
 	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return jsontree.AppendString(b, value, true)
 }
 
 // auditEvent renders a FHIR R4 AuditEvent (type rest, subtype the

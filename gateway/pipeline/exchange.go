@@ -33,6 +33,9 @@ type Exchange struct {
 	// set (which only the route's own handler does): for labels.
 	matched *Route
 
+	// audited is set once the audit record is written.
+	audited bool
+
 	params    params
 	query     url.Values
 	principal *auth.Principal

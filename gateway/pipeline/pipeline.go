@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fhirgate/fhirgate/gateway/audit"
 	"github.com/fhirgate/fhirgate/gateway/auth"
 	"github.com/fhirgate/fhirgate/gateway/backend"
 	"github.com/fhirgate/fhirgate/gateway/negotiate"
@@ -196,6 +197,11 @@ func (r *Route) checkOperation(x *Exchange) *outcome.Error {
 
 // forward renders the canonical call, sends it and maps the answer.
 func (r *Route) forward(x *Exchange) {
+	if x.proc.Audit.Refusing() {
+		// audit.on_failure: refuse — no action without its record.
+		x.fail(errAuditUnavailable)
+		return
+	}
 	req, err := r.render(x)
 	if err != nil {
 		x.fail(err)
@@ -220,6 +226,9 @@ func (r *Route) forward(x *Exchange) {
 	x.metrics.observeBackend(r.client.Name, x)
 	r.mapAnswer(x, failure)
 }
+
+var errAuditUnavailable = withRetryAfter(outcome.New(http.StatusServiceUnavailable, "transient",
+	"the audit trail cannot be written; the request was not forwarded").WithKind(audit.FailureAuditUnavailable), 5*time.Second)
 
 var errUnforwardable = outcome.New(http.StatusBadRequest, "invalid", "a request value contains characters that cannot be forwarded")
 

@@ -166,6 +166,18 @@ func pathValue(s string) (string, bool) {
 	return v, err == nil
 }
 
+// RecordAudit writes the request's audit record, once, with the status
+// sent: the HTTP layer calls it as the answer is released (before its
+// first byte leaves), Finish for an answer that released none. It returns
+// when the record is written (see audit.Log.Write).
+func (x *Exchange) RecordAudit(status int) {
+	if x.audited || x.proc.Audit == nil || x.base == nil {
+		return
+	}
+	x.audited = true
+	x.proc.Audit.Write(x.auditRecord(status, x.span))
+}
+
 // Finish records the answered request: status is what was sent. Metrics,
 // one access-log line, the audit record, the span's end.
 func (x *Exchange) Finish(status int) {
@@ -184,9 +196,7 @@ func (x *Exchange) Finish(status int) {
 		p.Metrics.validationFailures.WithLabelValues(routeName, kind).Inc()
 	}
 	p.accessLog(x, routeName, status, elapsed)
-	if p.Audit != nil && x.base != nil {
-		p.Audit.Write(x.auditRecord(status, x.span))
-	}
+	x.RecordAudit(status)
 	endServerSpan(x.span, x, routeName, status)
 }
 

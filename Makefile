@@ -44,6 +44,7 @@ fmt-check:
 # would disturb —, then each fuzz target for a fixed number of executions.
 test: fmt-check vet chart-test
 	scripts/install-prometheus.sh
+	scripts/install-redis.sh
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/test/')
 	$(GO) test -count=1 -p 1 ./test/...
 	BUDGET=count FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh

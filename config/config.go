@@ -33,6 +33,14 @@ type Config struct {
 	// Bases are the FHIR endpoints served, each under its own path prefix
 	// with its own FHIR version. At least one.
 	Bases []*Base `yaml:"bases"`
+	// LimitStores holds the named shared stores that rate limits may keep
+	// their state in (rate_limit.store), so that every replica draws on
+	// one budget.
+	LimitStores map[string]*LimitStore `yaml:"limit_stores"`
+	// ValueMaps are named value translations for templates
+	// (${ref -> name}): a table, or a FHIR ConceptMap from a base's
+	// profiles.
+	ValueMaps map[string]*ValueMap `yaml:"value_maps"`
 
 	// File is the path the configuration was loaded from; relative file
 	// names inside it are resolved against its directory.
@@ -210,7 +218,8 @@ type RoleMapping struct {
 	Map map[string]string `yaml:"map"`
 }
 
-// RateLimit is a token bucket per subject.
+// RateLimit is a token bucket per subject (auth profile) or per client
+// (base).
 type RateLimit struct {
 	// Requests per Per are allowed on average. Requests is required.
 	Requests int `yaml:"requests"`
@@ -218,7 +227,60 @@ type RateLimit struct {
 	Per Duration `yaml:"per"`
 	// Burst is the bucket size. Default Requests.
 	Burst int `yaml:"burst"`
+	// Store is where the buckets live: memory (default) in this process —
+	// each replica has its own and a restart forgets them —, or the name
+	// of a limit_stores entry shared by every replica.
+	Store string `yaml:"store"`
 }
+
+// ValueMap translates values in templates: ${role -> legacy_roles} sends
+// the translation of the role. Exactly one of Map and ConceptMap.
+type ValueMap struct {
+	// Map is value → translation.
+	Map map[string]string `yaml:"map"`
+	// ConceptMap is the canonical URL (or name) of a ConceptMap in the
+	// profiles of the base whose routes use the map (STU3 or R4: group
+	// element code → target code; group.unmapped provided or fixed).
+	ConceptMap string `yaml:"concept_map"`
+	// Unmapped answers a request whose value the map does not translate.
+	// Default: 422 processing "the value of <source> has no translation in
+	// value map <name>" (the value itself is never written: it may be a
+	// credential). In an answer's templates an untranslatable backend
+	// value is a 502 instead: the backend answered outside the contract.
+	Unmapped *Answer `yaml:"unmapped"`
+}
+
+// LimitStore is a Redis server (or Sentinel group, or Cluster) holding
+// rate-limit state for every replica. Exactly one of URL and Addresses.
+type LimitStore struct {
+	// URL is a single server: redis://[user@]host:port[/db] or rediss://
+	// (TLS). A password in the URL is refused: use PasswordFile.
+	URL string `yaml:"url"`
+	// Addresses (host:port) are Cluster nodes, or Sentinels when
+	// SentinelMaster is set.
+	Addresses []string `yaml:"addresses"`
+	// SentinelMaster is the master name the Sentinels at Addresses watch.
+	SentinelMaster string `yaml:"sentinel_master"`
+	// Username is the ACL user; empty: the default user.
+	Username string `yaml:"username"`
+	// PasswordFile holds the password (trailing newline ignored).
+	PasswordFile string `yaml:"password_file"`
+	// TLS, when set, connects with TLS (implied by rediss://).
+	TLS *ClientTLS `yaml:"tls"`
+	// KeyPrefix namespaces every key, so deployments can share a server.
+	// Default "fhirgate:".
+	KeyPrefix string `yaml:"key_prefix"`
+	// Timeout is the deadline of one limiter call. Default 5ms: a
+	// slower store costs each request this much at most before the
+	// fallback decides.
+	Timeout Duration `yaml:"timeout"`
+	// OnFailure is what decides while the store does not answer: local
+	// (default) — this replica's in-memory buckets, so the limit holds
+	// per replica —, or closed — 503 for every limited request, so no
+	// request is admitted unchecked.
+	OnFailure string `yaml:"on_failure"`
+}
+
 
 // AuthErrors are the answers of the authentication checks, in check order.
 // Each may override status, code, text and headers; the defaults are given.
@@ -297,7 +359,7 @@ type Backend struct {
 	CircuitBreaker CircuitBreaker `yaml:"circuit_breaker"`
 	// TLS configures HTTPS to the backend: the CA to verify it and a
 	// client certificate (mTLS).
-	TLS *BackendTLS `yaml:"tls"`
+	TLS *ClientTLS `yaml:"tls"`
 }
 
 // Retry sends a failed attempt again — only when that cannot do harm: a
@@ -369,15 +431,16 @@ type CircuitBreaker struct {
 	HalfOpenCalls int `yaml:"half_open_calls"`
 }
 
-// BackendTLS configures HTTPS (and mTLS) to a backend.
-type BackendTLS struct {
-	// CAFile verifies the backend's certificate. Default: the system roots.
+// ClientTLS configures TLS (and mTLS) from the gateway to a server it
+// calls: a backend, a limit store.
+type ClientTLS struct {
+	// CAFile verifies the server's certificate. Default: the system roots.
 	CAFile string `yaml:"ca_file"`
 	// CertFile and KeyFile are the gateway's client certificate (mTLS);
 	// both or neither.
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
-	// ServerName overrides the name verified in the backend's certificate.
+	// ServerName overrides the name verified in the server's certificate.
 	ServerName string `yaml:"server_name"`
 }
 
@@ -408,6 +471,9 @@ type Base struct {
 	Profiles []string `yaml:"profiles"`
 	// ProfileSet is the loaded Profiles, set by Load.
 	ProfileSet *profile.Set `yaml:"-"`
+	// Maps resolves the value maps the base's templates use (value_maps
+	// and the ConceptMaps of its profiles), set by Load.
+	Maps func(name string) (template.Mapper, error) `yaml:"-"`
 	// IssueCodes maps an HTTP status to the OperationOutcome issue code
 	// used when an answer names none. Merged over the defaults: 400
 	// invalid, 401 login, 403 forbidden, 404 not-found, 405 not-supported,

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fhirgate/fhirgate/template"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -88,6 +90,11 @@ type loader struct {
 	lines map[string]int // field path → line of its value
 	errs  Errors
 	files []string // every file name checkFile resolved
+	// stores are the configuration's limit_stores, for references.
+	stores map[string]*LimitStore
+	// maps finds the value maps templates may use where they are parsed
+	// (mapsFor: the base's while its routes are checked).
+	maps func(string) (template.Mapper, error)
 }
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()

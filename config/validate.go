@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -81,6 +82,12 @@ var checkFormats = map[string]bool{"prescription-id": true, "kvnr": true, "regex
 var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (l *loader) validate(c *Config) {
+	l.stores = c.LimitStores
+	l.valueMaps(c)
+	l.maps = mapsFor(c, nil)
+	for _, name := range sortedKeys(c.LimitStores) {
+		l.limitStore("limit_stores."+name, c.LimitStores[name])
+	}
 	l.server(&c.Server)
 	l.audit(&c.Audit)
 	l.tracing(&c.Tracing)
@@ -362,6 +369,70 @@ func (l *loader) rateLimit(path string, rl *RateLimit) {
 	} else if rl.Burst < 0 {
 		l.errorf(path+".burst", "must be positive")
 	}
+	switch rl.Store {
+	case "":
+		rl.Store = "memory"
+	case "memory":
+	default:
+		if l.stores[rl.Store] == nil {
+			l.errorf(path+".store", "%q is neither memory nor a name in limit_stores (%s)", rl.Store, strings.Join(sortedKeys(l.stores), ", "))
+		}
+	}
+}
+
+func (l *loader) limitStore(path string, s *LimitStore) {
+	if s == nil {
+		l.errorf(path, "must not be empty")
+		return
+	}
+	if s.URL != "" && len(s.Addresses) > 0 {
+		l.errorf(path, "set url or addresses, not both")
+	}
+	switch {
+	case s.URL != "":
+		u, err := url.Parse(s.URL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			l.errorf(path+".url", "must be redis://host:port[/db] or rediss://…")
+		} else if _, set := u.User.Password(); set {
+			l.errorf(path+".url", "must not hold a password (it would be logged and shown); use password_file")
+		}
+	case len(s.Addresses) > 0:
+		for i, a := range s.Addresses {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				l.errorf(fmt.Sprintf("%s.addresses[%d]", path, i), "must be host:port")
+			}
+		}
+	default:
+		l.errorf(path, "needs url or addresses")
+	}
+	if s.SentinelMaster != "" && len(s.Addresses) == 0 {
+		l.errorf(path+".sentinel_master", "needs the Sentinels' addresses")
+	}
+	l.checkFile(path+".password_file", &s.PasswordFile)
+	if t := s.TLS; t != nil {
+		l.checkFile(path+".tls.ca_file", &t.CAFile)
+		l.checkFile(path+".tls.cert_file", &t.CertFile)
+		l.checkFile(path+".tls.key_file", &t.KeyFile)
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			l.errorf(path+".tls", "cert_file and key_file go together")
+		}
+	}
+	if s.KeyPrefix == "" {
+		s.KeyPrefix = "fhirgate:"
+	}
+	switch {
+	case s.Timeout == 0:
+		s.Timeout = Duration(5 * time.Millisecond)
+	case s.Timeout < 0 || s.Timeout.D() > time.Second:
+		l.errorf(path+".timeout", "must be between 0 and 1s (each limited request may wait this long)")
+	}
+	switch s.OnFailure {
+	case "":
+		s.OnFailure = "local"
+	case "local", "closed":
+	default:
+		l.errorf(path+".on_failure", "must be local or closed, not %q", s.OnFailure)
+	}
 }
 
 // ApplyBackendDefaults checks a backend built in code (tests, embedding)
@@ -543,6 +614,10 @@ func (l *loader) base(c *Config, path string, b *Base, basePaths map[string]bool
 		}
 		b.ProfileSet.AddPackage(pkg)
 	}
+	// The base's templates may use its profiles' ConceptMaps.
+	b.Maps = mapsFor(c, b.ProfileSet)
+	l.maps = b.Maps
+	defer func() { l.maps = mapsFor(c, nil) }()
 	codes := map[int]string{}
 	for k, v := range DefaultIssueCodes {
 		codes[k] = v
@@ -807,7 +882,7 @@ func (l *loader) check(path string, i int, ch *Check, refs func(template.Ref) er
 	}
 	if ch.Value == "" {
 		l.errorf(path+".value", "is required")
-	} else if _, err := template.Parse(ch.Value, refs); err != nil {
+	} else if _, err := l.parse(ch.Value, refs); err != nil {
 		l.errorf(path+".value", "%v", err)
 	}
 	if !checkFormats[ch.Format] {
@@ -874,7 +949,7 @@ func (l *loader) call(c *Config, path string, call *Call, refs func(template.Ref
 		}
 		for k, v := range bd.Fields {
 			if name, list := strings.CutSuffix(k, "[]"); list {
-				t, err := template.Parse(v, refs)
+				t, err := l.parse(v, refs)
 				if err == nil && (len(t.Refs()) != 1 || t.Refs()[0].Source != "resource" || !singleRef(v)) {
 					l.errorf(path+".body.fields."+k, "a list field is exactly one ${resource.…} reference")
 				}
@@ -897,8 +972,74 @@ func singleRef(s string) bool {
 
 var xmlName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
+// parse compiles a template with the value maps in scope (l.maps).
+func (l *loader) parse(s string, refs func(template.Ref) error) (*template.Template, error) {
+	return template.ParseWith(s, template.Options{Check: refs, Maps: l.maps})
+}
+
+// valueMaps checks value_maps: each a map or a ConceptMap reference.
+func (l *loader) valueMaps(c *Config) {
+	for _, name := range sortedKeys(c.ValueMaps) {
+		path := "value_maps." + name
+		vm := c.ValueMaps[name]
+		switch {
+		case vm == nil:
+			l.errorf(path, "must not be empty")
+			continue
+		case (len(vm.Map) > 0) == (vm.ConceptMap != ""):
+			l.errorf(path, "needs exactly one of map and concept_map")
+		case strings.Contains(name, "/") || strings.Contains(name, "}"):
+			l.errorf(path, "a value map name must not contain / or }")
+		}
+		if vm.Unmapped != nil {
+			if vm.Unmapped.Status == 0 {
+				vm.Unmapped.Status = 422
+			}
+			if vm.Unmapped.Status < 400 || vm.Unmapped.Status > 599 {
+				l.errorf(path+".unmapped.status", "an unmapped value is answered with an error status (4xx, 5xx)")
+			}
+			l.answer(path+".unmapped", vm.Unmapped, requestSources, nil)
+		}
+	}
+}
+
+// mapsFor returns the value maps a base's templates may use: value_maps
+// (a concept_map resolved in the base's profiles), then ConceptMaps of
+// the base's profiles by canonical URL or name. set may be nil (outside a
+// base: value_maps with map only).
+func mapsFor(c *Config, set *profile.Set) func(string) (template.Mapper, error) {
+	return func(name string) (template.Mapper, error) {
+		if vm := c.ValueMaps[name]; vm != nil {
+			if len(vm.Map) > 0 {
+				return tableMap(vm.Map), nil
+			}
+			if set == nil {
+				return nil, fmt.Errorf("value map %s is a ConceptMap, usable only in a base's routes", name)
+			}
+			if cm := set.ConceptMap(vm.ConceptMap); cm != nil {
+				return cm, nil
+			}
+			return nil, fmt.Errorf("value map %s: ConceptMap %s is not in the base's profiles", name, vm.ConceptMap)
+		}
+		if set != nil {
+			if cm := set.ConceptMap(name); cm != nil {
+				return cm, nil
+			}
+		}
+		return nil, fmt.Errorf("no value map %q in value_maps or ConceptMap of that URL or name in the base's profiles", name)
+	}
+}
+
+// tableMap is a value_maps map.
+type tableMap map[string]string
+
+func (m tableMap) Map(v string) (string, bool) {
+	t, ok := m[v]
+	return t, ok
+}
+
 func (l *loader) template(path, s string, refs func(template.Ref) error) {
-	if _, err := template.Parse(s, refs); err != nil {
+	if _, err := l.parse(s, refs); err != nil {
 		l.errorf(path, "%v", err)
 	}
 }
@@ -953,16 +1094,16 @@ func (l *loader) answerWith(path string, a *Answer, refs func(template.Ref) erro
 		l.errorf(path+".code", "%q is not an OperationOutcome issue code", a.Code)
 	}
 	var err error
-	if a.TextT, err = template.Parse(a.Text, refs); err != nil {
+	if a.TextT, err = l.parse(a.Text, refs); err != nil {
 		l.errorf(path+".text", "%v", err)
 	}
-	if a.ExpressionT, err = template.Parse(a.Expression, refs); err != nil {
+	if a.ExpressionT, err = l.parse(a.Expression, refs); err != nil {
 		l.errorf(path+".expression", "%v", err)
 	}
 	a.HeaderT = a.HeaderT[:0]
 	for _, h := range sortedKeys(a.Headers) {
 		l.headerLiteral(path+".headers."+h, h, a.Headers[h])
-		t, err := template.Parse(a.Headers[h], refs)
+		t, err := l.parse(a.Headers[h], refs)
 		if err != nil {
 			l.errorf(path+".headers."+h, "%v", err)
 			continue

@@ -51,6 +51,7 @@ func (g *Gateway) Swap(t *pipeline.Table) error {
 		return err
 	}
 	g.proc.Metrics.KnownSeries(t)
+	g.proc.WatchStores(t)
 	g.engine.Store(e)
 	return nil
 }

@@ -3,7 +3,10 @@
 // Syntax: literal text with references `${source.key}`. A reference may list
 // alternatives separated by `|`: `${query.ac|header.X-AccessCode}` takes the
 // first one that is present and non-empty. `$$` is a literal `$`. A source
-// without a key (`${role}`) names a single value.
+// without a key (`${role}`) names a single value. A reference may end with
+// `-> map`: the value found is translated by the named value map
+// (`${role -> legacy_roles}`); a value the map does not hold makes Render
+// fail with *UnmappedError (an absent value stays absent).
 //
 // Templates are compiled once when the configuration is loaded; rendering does
 // no parsing, and every substituted value goes through an escape function
@@ -58,11 +61,47 @@ type Template struct {
 type part struct {
 	literal string
 	refs    []Ref // alternatives; empty for a literal part
+	mapName string
+	mapper  Mapper // translates the value found; nil: none
+}
+
+// Mapper translates one value (a value map): ok false when it holds no
+// translation for it.
+type Mapper interface {
+	Map(value string) (mapped string, ok bool)
+}
+
+// UnmappedError is Render's error for a value a reference's map does not
+// hold. It names the reference and the map, never the value (it may be a
+// credential).
+type UnmappedError struct {
+	Ref Ref    // the alternative whose value was found
+	Map string // the map's name as written
+}
+
+func (e *UnmappedError) Error() string {
+	return fmt.Sprintf("the value of %s has no translation in value map %s", e.Ref, e.Map)
+}
+
+// Options are what Parse needs besides the text.
+type Options struct {
+	// Check, if not nil, is called for every reference and may refuse it
+	// (for example a source not available where the template is used).
+	Check func(Ref) error
+	// Maps finds a value map by name; nil: `-> map` is refused.
+	Maps func(name string) (Mapper, error)
 }
 
 // Parse compiles s. check, if not nil, is called for every reference and may
 // refuse it (for example a source not available where the template is used).
+// Value maps are not available (ParseWith).
 func Parse(s string, check func(Ref) error) (*Template, error) {
+	return ParseWith(s, Options{Check: check})
+}
+
+// ParseWith compiles s with opts.
+func ParseWith(s string, opts Options) (*Template, error) {
+	check := opts.Check
 	t := &Template{source: s}
 	var lit strings.Builder
 	for i := 0; i < len(s); {
@@ -89,6 +128,23 @@ func Parse(s string, check func(Ref) error) (*Template, error) {
 			return nil, fmt.Errorf("template %q: empty reference ${} at offset %d", s, i)
 		}
 		var refs []Ref
+		var mapName string
+		var mapper Mapper
+		if i := strings.Index(body, "->"); i >= 0 {
+			mapName = strings.TrimSpace(body[i+2:])
+			body = body[:i]
+			if mapName == "" {
+				return nil, fmt.Errorf("template %q: a value map name must follow ->", s)
+			}
+			if opts.Maps == nil {
+				return nil, fmt.Errorf("template %q: value maps (-> %s) are not available here", s, mapName)
+			}
+			m, err := opts.Maps(mapName)
+			if err != nil {
+				return nil, fmt.Errorf("template %q: -> %s: %w", s, mapName, err)
+			}
+			mapper = m
+		}
 		for _, alt := range strings.Split(body, "|") {
 			alt = strings.TrimSpace(alt)
 			if alt == "" {
@@ -106,7 +162,7 @@ func Parse(s string, check func(Ref) error) (*Template, error) {
 			t.parts = append(t.parts, part{literal: lit.String()})
 			lit.Reset()
 		}
-		t.parts = append(t.parts, part{refs: refs})
+		t.parts = append(t.parts, part{refs: refs, mapName: mapName, mapper: mapper})
 		i += 2 + end + 1
 	}
 	if lit.Len() > 0 {
@@ -175,7 +231,14 @@ func (t *Template) Render(v Values, esc Escape) (string, error) {
 			b.WriteString(p.literal)
 			continue
 		}
-		val := lookup(v, p.refs)
+		val, found := lookupRef(v, p.refs)
+		if p.mapper != nil && val != "" {
+			mapped, ok := p.mapper.Map(val)
+			if !ok {
+				return "", &UnmappedError{Ref: found, Map: p.mapName}
+			}
+			val = mapped
+		}
 		if esc != nil && val != "" {
 			e, err := esc(val)
 			if err != nil {
@@ -198,7 +261,12 @@ func Lookup(v Values, refs ...Ref) (string, bool) {
 	return "", false
 }
 
-func lookup(v Values, refs []Ref) string {
-	s, _ := Lookup(v, refs...)
-	return s
+// lookupRef is Lookup that also says which alternative answered.
+func lookupRef(v Values, refs []Ref) (string, Ref) {
+	for _, r := range refs {
+		if s, ok := v.Value(r); ok && s != "" {
+			return s, r
+		}
+	}
+	return "", Ref{}
 }

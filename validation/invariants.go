@@ -2,9 +2,12 @@ package validation
 
 import (
 	"bytes"
-	"github.com/fhirgate/fhirgate/validation/jsontree"
+	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/fhirgate/fhirgate/validation/jsontree"
 
 	"github.com/fhirgate/fhirgate/validation/fhirpathlite"
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
@@ -27,6 +30,9 @@ type compiledExpr struct {
 	expr  *fhirpath.Expression
 	lite  *fhirpathlite.Expr // nil: outside the subset
 	names []string
+	// resolves: the expression calls resolve(), answered from the
+	// resource itself (localReferences).
+	resolves bool
 }
 
 var compiled sync.Map // invariantKey → *compiledExpr
@@ -44,7 +50,7 @@ func compiledInvariant(path, expr string) *compiledExpr {
 	if i := bytes.IndexByte([]byte(path), '.'); i >= 0 {
 		src = "(" + path + ").all(" + expr + ")"
 	}
-	c := &compiledExpr{names: profile.RootNames(src)}
+	c := &compiledExpr{names: profile.RootNames(src), resolves: strings.Contains(src, "resolve(")}
 	if e, err := fhirpath.Compile(src); err == nil {
 		c.expr = e
 		c.lite, _ = fhirpathlite.Compile(src)
@@ -84,8 +90,69 @@ func baseInvariantIssues(v Version, data []byte, res map[string]any) []Issue {
 	if res == nil {
 		return nil
 	}
+	var refs *localReferences // built when an invariant calls resolve()
+	issues := resourceInvariantIssues(v, res, func() []byte { return data }, "", &refs, res)
+	// Resources inside this one (contained, Bundle entries, Parameters)
+	// are checked against their own type's invariants; issues name them
+	// by their place (Bundle.entry[1].resource.participant).
+	eachNestedResource(res, rootType(res), func(place string, nested map[string]any) {
+		full := func() []byte { b, _ := json.Marshal(nested); return b }
+		issues = append(issues, resourceInvariantIssues(v, nested, full, place, &refs, res)...)
+	})
+	return issues
+}
+
+func rootType(res map[string]any) string {
+	t, _ := res["resourceType"].(string)
+	return t
+}
+
+// eachNestedResource calls f for every resource below res (any object
+// with a resourceType), with its FHIRPath place from the root.
+func eachNestedResource(v any, path string, f func(place string, res map[string]any)) {
+	switch x := v.(type) {
+	case map[string]any:
+		for key, c := range x {
+			if key == "resourceType" || strings.HasPrefix(key, "_") {
+				continue
+			}
+			p := path + "." + key
+			switch y := c.(type) {
+			case map[string]any:
+				if _, ok := y["resourceType"].(string); ok {
+					f(p, y)
+				}
+				eachNestedResource(y, p, f)
+			case []any:
+				for i, item := range y {
+					ip := p + "[" + strconv.Itoa(i) + "]"
+					if o, ok := item.(map[string]any); ok {
+						if _, ok := o["resourceType"].(string); ok {
+							f(ip, o)
+						}
+						eachNestedResource(o, ip, f)
+					}
+				}
+			}
+		}
+	}
+}
+
+// resourceInvariantIssues evaluates one resource's core invariants; place
+// is its location below the root ("" for the root itself), root the
+// resource whose references resolve() may follow.
+func resourceInvariantIssues(v Version, res map[string]any, full func() []byte, place string, refs **localReferences, root map[string]any) []Issue {
 	var issues []Issue
-	full := func() []byte { return data }
+	at := func(path string) string {
+		if place == "" {
+			return path
+		}
+		_, rest, _ := strings.Cut(path, ".")
+		if rest == "" {
+			return place
+		}
+		return place + "." + rest
+	}
 	fhirxml.ModelFor(v).Invariants(res, func(path string, exprs, ambiguous []string) {
 		for _, expr := range exprs {
 			c := compiledInvariant(path, expr)
@@ -97,26 +164,43 @@ func baseInvariantIssues(v Version, data []byte, res map[string]any) []Issue {
 			if c.lite != nil {
 				if holds, ok := c.lite.Holds(res); ok {
 					if !holds {
-						issues = append(issues, Issue{Severity: "error", Code: "invariant", Expression: path, Text: "core invariant failed: " + expr})
+						issues = append(issues, Issue{Severity: "error", Code: "invariant", Expression: at(path), Text: "core invariant failed: " + expr})
 					}
 					continue
 				}
 			}
-			out, err := c.expr.EvaluateWithContext(profile.PrunedContext(res, c.names, full))
+			ctx := profile.PrunedContext(res, c.names, full)
+			var seen int // unresolved references before this evaluation
+			if c.resolves {
+				if *refs == nil {
+					*refs = newLocalReferences(root)
+				}
+				seen = len((*refs).unresolved)
+				ctx.SetResolver(*refs)
+			}
+			out, err := c.expr.EvaluateWithContext(ctx)
 			switch {
 			case err != nil:
-				issues = append(issues, Issue{Severity: "warning", Code: "invariant", Expression: path, Text: "a core invariant could not be evaluated: " + expr})
+				issues = append(issues, Issue{Severity: "warning", Code: "invariant", Expression: at(path), Text: "a core invariant could not be evaluated: " + expr})
 			case profile.Violated(out):
+				if c.resolves && len((*refs).unresolved) > seen {
+					// resolve() found nothing for a reference that points
+					// outside the resource: the invariant is not checked,
+					// which is not a failure of the resource.
+					issues = append(issues, Issue{Severity: "warning", Code: "invariant", Expression: at(path),
+						Text: "core invariant not checked: reference " + (*refs).unresolved[seen] + " cannot be resolved inside the resource: " + expr})
+					continue
+				}
 				if name := mentions(expr, ambiguous); name != "" {
 					// gofhir/fhirpath resolves an absent element by trying
 					// choice suffixes, so it may have read a sibling such
 					// as responseCode as "response": not an error we can
 					// stand behind.
-					issues = append(issues, Issue{Severity: "warning", Code: "invariant", Expression: path,
+					issues = append(issues, Issue{Severity: "warning", Code: "invariant", Expression: at(path),
 						Text: "core invariant may have failed (not certain: the FHIRPath engine can read a sibling of " + name + " as " + name + "): " + expr})
 					continue
 				}
-				issues = append(issues, Issue{Severity: "error", Code: "invariant", Expression: path, Text: "core invariant failed: " + expr})
+				issues = append(issues, Issue{Severity: "error", Code: "invariant", Expression: at(path), Text: "core invariant failed: " + expr})
 			}
 		}
 	})

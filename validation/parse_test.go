@@ -226,7 +226,7 @@ func TestBaseRulesBeyondJSONFormat(t *testing.T) {
 }
 
 func TestR4ContainedIDs(t *testing.T) {
-	_, issues := mustParser(t, R4).ParseJSON([]byte(`{"resourceType":"Task","status":"ready","intent":"order","contained":[{"resourceType":"Patient","id":"ok"},{"resourceType":"Organization","id":"org_1"}]}`))
+	_, issues := mustParser(t, R4).ParseJSON([]byte(`{"resourceType":"Task","status":"ready","intent":"order","contained":[{"resourceType":"Patient","id":"ok"},{"resourceType":"Organization","id":"org_1","name":"x"}]}`))
 	if len(issues) != 1 || issues[0].Expression != "Task.contained[1].id" {
 		t.Errorf("%+v", issues)
 	}

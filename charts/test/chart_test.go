@@ -38,6 +38,7 @@ import (
 	"helm.sh/helm/v3/pkg/lint/support"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -55,7 +56,7 @@ var cases = []struct {
 	kinds      []string // every kind rendered, sorted
 }{
 	{"default", "", []string{"ConfigMap", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}},
-	{"all-features", chartDir + "/ci/all-features-values.yaml", []string{"ConfigMap", "ConfigMap", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "Service", "ServiceAccount", "ServiceMonitor"}},
+	{"all-features", chartDir + "/ci/all-features-values.yaml", []string{"ConfigMap", "ConfigMap", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "Secret", "Service", "ServiceAccount", "ServiceMonitor"}},
 }
 
 // rendered is one case's manifests, decoded.
@@ -248,8 +249,14 @@ func TestPodIsLockedDown(t *testing.T) {
 	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 		t.Errorf("resources %+v", c.Resources)
 	}
+	// The default soft target keeps the peak RSS under 96 MiB
+	// (BENCHMARKS.md § Memory); without it, the memory limit.
+	if len(c.Env) == 0 || c.Env[0].Name != "GOMEMLIMIT" || c.Env[0].Value != "56MiB" {
+		t.Errorf("GOMEMLIMIT not the default goMemLimit: %+v", c.Env)
+	}
+	c = render(t, map[string]any{"goMemLimit": ""}).deployment(t).Spec.Template.Spec.Containers[0]
 	if len(c.Env) == 0 || c.Env[0].Name != "GOMEMLIMIT" || c.Env[0].ValueFrom == nil || c.Env[0].ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
-		t.Errorf("GOMEMLIMIT not set from the memory limit: %+v", c.Env)
+		t.Errorf("goMemLimit empty: GOMEMLIMIT not set from the memory limit: %+v", c.Env)
 	}
 	keys := map[string]bool{}
 	for _, tsc := range spec.TopologySpreadConstraints {
@@ -327,6 +334,66 @@ func TestRenderedConfigurationLoads(t *testing.T) {
 	}
 }
 
+// TestLimitStore: with limitStore the Redis Secret is mounted where
+// routes.yaml's password_file points, the chart creates it only from a
+// password without secretName, and a restricting NetworkPolicy lets the
+// pods reach the Redis port(s) of the given peers.
+func TestLimitStore(t *testing.T) {
+	r := render(t, readValues(t, chartDir+"/ci/all-features-values.yaml"))
+	var secret *corev1.Secret
+	var policy *networkingv1.NetworkPolicy
+	for _, o := range r.objects {
+		switch o := o.(type) {
+		case *corev1.Secret:
+			secret = o
+		case *networkingv1.NetworkPolicy:
+			policy = o
+		}
+	}
+	if secret == nil || secret.StringData["password"] != "not-a-real-password" {
+		t.Fatalf("limit store Secret %+v", secret)
+	}
+	spec := r.deployment(t).Spec.Template.Spec
+	mounted := false
+	for _, m := range spec.Containers[0].VolumeMounts {
+		mounted = mounted || (m.Name == "limit-store" && m.MountPath == "/etc/fhirgate/redis" && m.ReadOnly)
+	}
+	for _, v := range spec.Volumes {
+		if v.Name == "limit-store" && (v.Secret == nil || v.Secret.SecretName != secret.Name) {
+			t.Errorf("limit-store volume %+v, want Secret %s", v, secret.Name)
+		}
+	}
+	if !mounted {
+		t.Error("limit store Secret not mounted at /etc/fhirgate/redis")
+	}
+	found := false
+	for _, e := range policy.Spec.Egress {
+		ports := map[int32]bool{}
+		for _, p := range e.Ports {
+			ports[p.Port.IntVal] = true
+		}
+		if ports[6379] && ports[26379] && len(e.To) == 1 && e.To[0].PodSelector != nil &&
+			e.To[0].PodSelector.MatchLabels["app.kubernetes.io/name"] == "redis" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no egress rule to the limit store: %+v", policy.Spec.Egress)
+	}
+
+	existing := render(t, map[string]any{"limitStore": map[string]any{"enabled": true, "secretName": "redis-auth", "password": "ignored"}})
+	for _, o := range existing.objects {
+		if _, ok := o.(*corev1.Secret); ok {
+			t.Error("a Secret created although secretName names an existing one")
+		}
+	}
+	for _, v := range existing.deployment(t).Spec.Template.Spec.Volumes {
+		if v.Name == "limit-store" && v.Secret.SecretName != "redis-auth" {
+			t.Errorf("volume from %s, want redis-auth", v.Secret.SecretName)
+		}
+	}
+}
+
 // TestConfigChecksumRollsPods: with rollOnChange the pod template changes
 // exactly when the configuration does.
 func TestConfigChecksumRollsPods(t *testing.T) {
@@ -366,7 +433,7 @@ func TestAllFeatures(t *testing.T) {
 			if !reflect.DeepEqual(o.Spec, want) {
 				t.Error("the PrometheusRule differs from rules/fhirgate-alerts.yaml")
 			}
-			if n := len(o.Spec.Groups[0].Rules); n != 10 {
+			if n := len(o.Spec.Groups[0].Rules); n != 11 {
 				t.Errorf("%d rules", n)
 			}
 		case *monitoringv1.ServiceMonitor:

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"github.com/fhirgate/fhirgate/gateway/ratelimit"
 	"strconv"
 	"strings"
 	"time"
@@ -98,7 +97,6 @@ type Verifier struct {
 	roleClaim    string
 	roles        map[string]string
 	cache        *tokenCache
-	limiter      *ratelimit.Keyed
 	skew         time.Duration
 	now          func() time.Time
 }
@@ -134,9 +132,6 @@ func New(ctx context.Context, p *config.AuthProfile) (*Verifier, error) {
 	v.parser = jwt.NewParser(opts...)
 	if p.CacheSize > 0 {
 		v.cache = newTokenCache(p.CacheSize)
-	}
-	if rl := p.RateLimit; rl != nil {
-		v.limiter = ratelimit.New(rl.Requests, rl.Per.D(), rl.Burst)
 	}
 	return v, nil
 }
@@ -174,16 +169,6 @@ func (v *Verifier) Verify(token string) (*Principal, Failure) {
 		v.cache.put(key, p, p.Expires.Add(v.skew), now)
 	}
 	return p, OK
-}
-
-// Allow takes one request from the subject's rate budget; without a rate
-// limit it always allows. Refused, it says how long until the subject may
-// send again.
-func (v *Verifier) Allow(subject string) (bool, time.Duration) {
-	if v.limiter == nil {
-		return true, 0
-	}
-	return v.limiter.Allow(subject, v.now())
 }
 
 func isEmptyClaim(c any) bool {

@@ -72,7 +72,7 @@ func NewClient(name string, b *config.Backend) (*Client, error) {
 	for k, v := range b.Headers {
 		c.headers.Set(k, v)
 	}
-	tlsConfig, err := clientTLS(b.TLS)
+	tlsConfig, err := b.TLS.Config()
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w", name, err)
 	}

@@ -2,13 +2,10 @@ package backend
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,32 +245,4 @@ func newBreaker(c *Client, cb config.CircuitBreaker) *gobreaker.CircuitBreaker[*
 		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
 	}
 	return gobreaker.NewCircuitBreaker[*Response](st)
-}
-
-// clientTLS builds the TLS configuration to a backend: its CA, and the
-// gateway's client certificate for mTLS.
-func clientTLS(t *config.BackendTLS) (*tls.Config, error) {
-	if t == nil {
-		return nil, nil
-	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("tls.ca_file: no certificate found")
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }

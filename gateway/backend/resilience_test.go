@@ -314,13 +314,13 @@ func TestMutualTLS(t *testing.T) {
 	defer srv.Close()
 
 	withCert := newClient(t, backendConfig(t, []string{srv.URL}, func(b *config.Backend) {
-		b.TLS = &config.BackendTLS{CAFile: ca.File, CertFile: client.CertFile, KeyFile: client.KeyFile, ServerName: "legacy.test"}
+		b.TLS = &config.ClientTLS{CAFile: ca.File, CertFile: client.CertFile, KeyFile: client.KeyFile, ServerName: "legacy.test"}
 	}))
 	if resp, f, _ := call(t, withCert, false, time.Second); f != nil || resp.Status != 200 || clientCN.Load() != "fhirgate" {
 		t.Errorf("mTLS call: %+v %v, client %v", resp, f, clientCN.Load())
 	}
 	without := newClient(t, backendConfig(t, []string{srv.URL}, func(b *config.Backend) {
-		b.TLS = &config.BackendTLS{CAFile: ca.File, ServerName: "legacy.test"}
+		b.TLS = &config.ClientTLS{CAFile: ca.File, ServerName: "legacy.test"}
 		b.Retry.Attempts = 1
 	}))
 	if _, f, _ := call(t, without, false, time.Second); f == nil {

@@ -35,6 +35,8 @@ type Exchange struct {
 
 	// audited is set once the audit record is written.
 	audited bool
+	// unmapping is set while a value map's unmapped answer is rendered.
+	unmapping bool
 
 	params    params
 	query     url.Values

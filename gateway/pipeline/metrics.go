@@ -23,6 +23,8 @@ type Metrics struct {
 	backendDuration    *prometheus.HistogramVec
 	inflight           prometheus.Gauge
 	breakerOpen        *prometheus.GaugeVec
+	storeUp            *prometheus.GaugeVec
+	storeFallbacks     *prometheus.CounterVec
 	reloads            *prometheus.CounterVec
 	lastReload         prometheus.Gauge
 	lastReloadOK       prometheus.Gauge
@@ -62,6 +64,12 @@ func NewMetrics() *Metrics {
 		breakerOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "fhirgate_circuit_breaker_open", Help: "1 while the backend's circuit breaker is open.",
 		}, []string{"backend"}),
+		storeUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "fhirgate_limit_store_up", Help: "1 while the shared limit store decides rate limits, 0 while it does not answer and on_failure decides (local buckets or 503).",
+		}, []string{"store"}),
+		storeFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fhirgate_limit_store_fallbacks_total", Help: "Rate-limit decisions made without the shared limit store (it was down, failed or late).",
+		}, []string{"store"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fhirgate_config_reloads_total", Help: "Configuration loads by result (success, failure).",
 		}, []string{"result"}),
@@ -75,7 +83,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	m.Registry.MustRegister(m.requests, m.duration, m.validationFailures, m.backendRequests, m.backendRefusals, m.backendDuration,
-		m.inflight, m.breakerOpen, m.reloads, m.lastReload, m.lastReloadOK,
+		m.inflight, m.breakerOpen, m.storeUp, m.storeFallbacks, m.reloads, m.lastReload, m.lastReloadOK,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"success", "failure"} {
 		m.reloads.WithLabelValues(r)

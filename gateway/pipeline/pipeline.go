@@ -120,11 +120,23 @@ func (r *Route) authenticate(x *Exchange) *outcome.Error {
 }
 
 func (r *Route) rateLimit(x *Exchange) *outcome.Error {
-	if ok, wait := r.auth.verifier.Allow(x.principal.Subject); !ok {
-		return withRetryAfter(x.answerError(r.auth.cfg.Errors.RateLimited, "rate_limit"), wait)
+	if r.auth.limiter == nil {
+		return nil
+	}
+	d := r.auth.limiter.Take(x.r.Context(), x.principal.Subject)
+	switch {
+	case d.Unavailable:
+		return errLimitStoreUnavailable
+	case !d.Allowed:
+		return withRetryAfter(x.answerError(r.auth.cfg.Errors.RateLimited, "rate_limit"), d.Wait)
 	}
 	return nil
 }
+
+// errLimitStoreUnavailable answers a limited request while its shared
+// limit store does not answer and on_failure is closed.
+var errLimitStoreUnavailable = withRetryAfter(outcome.New(http.StatusServiceUnavailable, "transient",
+	"the rate-limit store is unavailable; retry later").WithKind("limit_store"), time.Second)
 
 // withRetryAfter adds Retry-After (whole seconds, at least 1) unless the
 // configured answer sets one itself.
@@ -167,7 +179,10 @@ func (r *Route) requireQuery(x *Exchange) *outcome.Error {
 
 func (r *Route) runChecks(x *Exchange) *outcome.Error {
 	for _, c := range r.checks {
-		v, _ := c.value.Render(x, nil)
+		v, err := c.value.Render(x, nil)
+		if err != nil {
+			return x.renderFailure(err)
+		}
 		if c.system == nil {
 			if !c.valid(v) {
 				return x.answerError(c.fail, "check:"+c.name)
@@ -176,8 +191,11 @@ func (r *Route) runChecks(x *Exchange) *outcome.Error {
 		}
 		// token-match: a token that selects the configured identifier.
 		t, ok := parseToken(v)
-		system, _ := c.system.Render(x, nil)
-		value, _ := c.idValue.Render(x, nil)
+		system, err1 := c.system.Render(x, nil)
+		value, err2 := c.idValue.Render(x, nil)
+		if err := errors.Join(err1, err2); err != nil {
+			return x.renderFailure(err)
+		}
 		if !ok || !t.selects(system, value) {
 			return x.answerError(c.fail, "check:"+c.name)
 		}
@@ -237,13 +255,20 @@ var errUnforwardable = outcome.New(http.StatusBadRequest, "invalid", "a request 
 // refuse the request.
 func (r *Route) render(x *Exchange) (*backend.Request, *outcome.Error) {
 	c := &r.call
-	path, _ := c.path.Render(x, escapePathSegment)
+	path, err := c.path.Render(x, escapePathSegment)
+	if err != nil {
+		return nil, x.renderFailure(err)
+	}
 	req := &backend.Request{Method: c.method, Path: path, Header: http.Header{}}
 	req.Header.Set("X-Request-Id", x.id)
 	if len(c.query) > 0 {
 		req.Query = url.Values{}
 		for _, q := range c.query {
-			if v, _ := q.t.Render(x, nil); v != "" {
+			v, err := q.t.Render(x, nil)
+			if err != nil {
+				return nil, x.renderFailure(err)
+			}
+			if v != "" {
 				req.Query.Set(q.name, v)
 			}
 		}
@@ -251,7 +276,7 @@ func (r *Route) render(x *Exchange) (*backend.Request, *outcome.Error) {
 	for _, h := range c.headers {
 		v, err := h.t.Render(x, escapeHeaderValue)
 		if err != nil {
-			return nil, errUnforwardable
+			return nil, x.renderFailure(err)
 		}
 		if v != "" {
 			req.Header.Set(h.name, v)
@@ -267,7 +292,10 @@ func (r *Route) render(x *Exchange) (*backend.Request, *outcome.Error) {
 				}
 				continue
 			}
-			v, _ := f.t.Render(x, nil)
+			v, err := f.t.Render(x, nil)
+			if err != nil {
+				return nil, x.renderFailure(err)
+			}
 			if v != "" || c.body.KeepEmpty {
 				fields = append(fields, backend.Field{Name: f.name, Value: v})
 			}

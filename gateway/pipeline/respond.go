@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway/negotiate"
 	"github.com/fhirgate/fhirgate/gateway/outcome"
+	"github.com/fhirgate/fhirgate/template"
 )
 
 type configAnswer = config.Answer
@@ -15,14 +17,21 @@ type configAnswer = config.Answer
 // expression and headers against the request. A header value that would
 // carry a control character is left out rather than sent.
 func (x *Exchange) answerError(a *config.Answer, kind string) *outcome.Error {
-	text, _ := a.TextT.Render(x, nil)
+	text, err := a.TextT.Render(x, nil)
+	if e := x.unmappedError(err); e != nil {
+		return e
+	}
 	code := a.Code
 	if code == "" {
 		code = x.base.cfg.IssueCode(a.Status)
 	}
 	e := outcome.New(a.Status, code, text)
 	e.Kind = kind
-	if expr, _ := a.ExpressionT.Render(x, nil); expr != "" {
+	expr, err := a.ExpressionT.Render(x, nil)
+	if e := x.unmappedError(err); e != nil {
+		return e
+	}
+	if expr != "" {
 		e.Issues[0].Expression = []string{expr}
 	}
 	e.Header = x.answerHeaders(a)
@@ -36,6 +45,12 @@ func (x *Exchange) answerHeaders(a *config.Answer) http.Header {
 	h := make(http.Header, len(a.HeaderT))
 	for _, nt := range a.HeaderT {
 		v, err := nt.T.Render(x, escapeHeaderValue)
+		if err != nil && !errors.Is(err, template.ErrRefused) {
+			// An untranslatable value: the answer goes without the header,
+			// as with a value that cannot be a header.
+			x.proc.Log.Warn("answer header left out", "request_id", x.id, "header", nt.Name, "reason", err.Error())
+			continue
+		}
 		if err == nil && v != "" {
 			h[nt.Name] = []string{v}
 		}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -22,6 +23,7 @@ import (
 	"github.com/fhirgate/fhirgate/gateway/audit"
 	"github.com/fhirgate/fhirgate/gateway/auth"
 	"github.com/fhirgate/fhirgate/gateway/outcome"
+	"github.com/fhirgate/fhirgate/gateway/ratelimit/redisstore"
 )
 
 // Process is what outlives a table and is shared by the tables of one
@@ -166,6 +168,34 @@ func pathValue(s string) (string, bool) {
 	return v, err == nil
 }
 
+// WatchStores connects t's shared limit stores to their series and the
+// log: fhirgate_limit_store_up follows each store's state, every decision
+// made without it counts in fhirgate_limit_store_fallbacks_total, and each
+// change of state is logged once (warn when it stops answering, info when
+// it answers again). A retired table's stores stop reporting when closed.
+func (p *Process) WatchStores(t *Table) {
+	for name, st := range t.Stores() {
+		up := p.Metrics.storeUp.WithLabelValues(name)
+		fallbacks := p.Metrics.storeFallbacks.WithLabelValues(name)
+		var wasDown atomic.Bool
+		st.Observe(redisstore.Observer{
+			Changed: func(ok bool, reason string) {
+				if ok {
+					up.Set(1)
+					if wasDown.Swap(false) {
+						p.Log.Info("limit store answers again; limits are shared", "store", name)
+					}
+					return
+				}
+				up.Set(0)
+				wasDown.Store(true)
+				p.Log.Warn("limit store unavailable; deciding without it", "store", name, "reason", reason, "on_failure", t.cfg.LimitStores[name].OnFailure)
+			},
+			Fallback: fallbacks.Inc,
+		})
+	}
+}
+
 // RecordAudit writes the request's audit record, once, with the status
 // sent: the HTTP layer calls it as the answer is released (before its
 // first byte leaves), Finish for an answer that released none. It returns
@@ -214,9 +244,14 @@ func errBodyTooLarge(max int64) *outcome.Error {
 func (x *Exchange) beforeRouting(rest string) bool {
 	b := x.base
 	if b.clientLimiter != nil {
-		if ok, wait := b.clientLimiter.Allow(clientKey(x.r), time.Now()); !ok {
+		d := b.clientLimiter.Take(x.r.Context(), clientKey(x.r))
+		if d.Unavailable {
+			x.fail(errLimitStoreUnavailable)
+			return true
+		}
+		if !d.Allowed {
 			x.fail(withRetryAfter(outcome.New(http.StatusTooManyRequests, b.cfg.IssueCode(http.StatusTooManyRequests),
-				"too many requests from this client; retry later").WithKind("client_rate_limit"), wait))
+				"too many requests from this client; retry later").WithKind("client_rate_limit"), d.Wait))
 			return true
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/gateway/ratelimit"
+	"github.com/fhirgate/fhirgate/gateway/ratelimit/redisstore"
 
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway/auth"
@@ -34,6 +35,8 @@ type Table struct {
 	// clients are the backend clients by backend name, shared by the
 	// routes that call them.
 	clients map[string]*backend.Client
+	// stores are the shared limit stores by name.
+	stores map[string]*redisstore.Store
 }
 
 type base struct {
@@ -45,7 +48,7 @@ type base struct {
 	// parser validates request bodies in the base's FHIR version.
 	parser *validation.Parser
 	// clientLimiter is the per-client rate limit, nil without one.
-	clientLimiter *ratelimit.Keyed
+	clientLimiter ratelimit.Limiter
 	// capability is the CapabilityStatement served at metadata, nil
 	// when a route of the base serves that path itself.
 	capability *capability
@@ -55,6 +58,8 @@ type authProfile struct {
 	name     string
 	cfg      *config.AuthProfile
 	verifier *auth.Verifier
+	// limiter is the per-subject rate limit, nil without one.
+	limiter ratelimit.Limiter
 }
 
 type Route struct {
@@ -136,15 +141,24 @@ type matcher struct {
 // Build compiles a loaded configuration. ctx bounds background work started
 // for it (JWKS refreshes); cancel it when the table is retired.
 func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
-	t := &Table{cfg: cfg}
+	t := &Table{cfg: cfg, stores: map[string]*redisstore.Store{}}
 	built := time.Now()
+	for name, sc := range cfg.LimitStores {
+		st, err := redisstore.New(name, sc)
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.stores[name] = st
+	}
 	profiles := map[string]*authProfile{}
 	for name, p := range cfg.Auth {
 		v, err := auth.New(ctx, p)
 		if err != nil {
+			t.Close()
 			return nil, fmt.Errorf("auth profile %s: %w", name, err)
 		}
-		profiles[name] = &authProfile{name: name, cfg: p, verifier: v}
+		profiles[name] = &authProfile{name: name, cfg: p, verifier: v, limiter: t.limiter("auth:"+name, p.RateLimit)}
 	}
 	clients := map[string]*backend.Client{}
 	for name, b := range cfg.Backends {
@@ -158,9 +172,7 @@ func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
 	t.clients = clients
 	for _, bc := range cfg.Bases {
 		b := &base{cfg: bc, prefix: bc.Path, auth: profiles[bc.Auth]}
-		if rl := bc.ClientRateLimit; rl != nil {
-			b.clientLimiter = ratelimit.New(rl.Requests, rl.Per.D(), rl.Burst)
-		}
+		b.clientLimiter = t.limiter("client:"+bc.Path, bc.ClientRateLimit)
 		version, err := validation.ParseVersion(bc.FHIRVersion)
 		if err != nil {
 			return nil, err
@@ -305,7 +317,7 @@ func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, cli
 		r.byRole[role] = negotiate.Parse(f)
 	}
 	for _, ch := range rc.Checks {
-		c := check{name: ch.Name, value: mustParse(ch.Value), fail: &ch.Fail}
+		c := check{name: ch.Name, value: mustParse(b, ch.Value), fail: &ch.Fail}
 		switch ch.Format {
 		case "prescription-id":
 			c.valid = validation.ValidPrescriptionID
@@ -317,16 +329,16 @@ func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, cli
 		case "token":
 			c.valid = func(v string) bool { _, ok := parseToken(v); return ok }
 		case "token-match":
-			c.system, c.idValue = mustParse(ch.Matches.System), mustParse(ch.Matches.Value)
+			c.system, c.idValue = mustParse(b, ch.Matches.System), mustParse(b, ch.Matches.Value)
 		}
 		r.checks = append(r.checks, c)
 	}
 	call := rc.Call
-	r.call = compiledCall{method: call.Method, path: mustParse(call.Path), body: call.Body}
-	r.call.query = compileNamed(call.Query, false)
-	r.call.headers = compileNamed(call.Headers, true)
+	r.call = compiledCall{method: call.Method, path: mustParse(b, call.Path), body: call.Body}
+	r.call.query = compileNamed(b, call.Query, false)
+	r.call.headers = compileNamed(b, call.Headers, true)
 	if call.Body != nil {
-		r.call.fields = compileNamed(call.Body.Fields, false)
+		r.call.fields = compileNamed(b, call.Body.Fields, false)
 	}
 	// Every ${resource.…} the route uses is compiled here, once.
 	r.eachTemplate(func(t *template.Template) {
@@ -347,23 +359,24 @@ func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, cli
 	return r, nil
 }
 
-// mustParse compiles a template config.Load has already checked.
-func mustParse(s string) *template.Template {
-	t, err := template.Parse(s, nil)
+// mustParse compiles a template config.Load has already checked, with the
+// base's value maps.
+func mustParse(b *base, s string) *template.Template {
+	t, err := template.ParseWith(s, template.Options{Maps: b.cfg.Maps})
 	if err != nil {
 		panic(fmt.Sprintf("template passed config validation but does not compile: %v", err))
 	}
 	return t
 }
 
-func compileNamed(m map[string]string, header bool) []named {
+func compileNamed(b *base, m map[string]string, header bool) []named {
 	var out []named
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		name, list := strings.CutSuffix(k, "[]")
 		if header {
 			name, list = http.CanonicalHeaderKey(k), false
 		}
-		out = append(out, named{name: name, t: mustParse(m[k]), list: list})
+		out = append(out, named{name: name, t: mustParse(b, m[k]), list: list})
 	}
 	return out
 }
@@ -438,9 +451,27 @@ func (p *params) get(k string) (string, bool) {
 }
 
 // Close releases what the table holds open: its backend clients' idle
-// connections.
+// connections and its limit stores' connections.
 func (t *Table) Close() {
 	for _, c := range t.clients {
 		c.Close()
 	}
+	for _, s := range t.stores {
+		s.Close()
+	}
 }
+
+// limiter builds a rate limit (nil without one) in its store; id names it
+// in a shared store, where replicas with the same id share buckets.
+func (t *Table) limiter(id string, rl *config.RateLimit) ratelimit.Limiter {
+	switch {
+	case rl == nil:
+		return nil
+	case rl.Store == "" || rl.Store == "memory":
+		return ratelimit.New(rl.Requests, rl.Per.D(), rl.Burst)
+	}
+	return t.stores[rl.Store].Limiter(id, rl.Requests, rl.Per.D(), rl.Burst)
+}
+
+// Stores returns the table's shared limit stores by name.
+func (t *Table) Stores() map[string]*redisstore.Store { return t.stores }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/test/fixtures"
 	"github.com/fhirgate/fhirgate/test/procs"
+	"github.com/fhirgate/fhirgate/test/redisproc"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -55,8 +56,9 @@ func prometheusBinary(t *testing.T) string {
 type stack struct {
 	gw, admin, fach, gtk, prom string
 	gwProc                     *procs.Proc
-	routes                     string // the gateway's configuration file
-	good                       []byte // its valid content
+	redis                      *redisproc.Server // the shared limit store of the E-Rezept subjects
+	routes                     string            // the gateway's configuration file
+	good                       []byte            // its valid content
 }
 
 // testRules is the chart's rule file with durations for a test: 15 s
@@ -84,13 +86,16 @@ func startStack(t *testing.T) *stack {
 	procs.WaitHTTP(t, s.fach+"/demo/jwks.json", fachProc)
 	procs.WaitHTTP(t, s.gtk+"/demo/jwks.json", gtkProc)
 	// The GtK's breaker opens after 3 failures and probes after 4 s;
-	// rate limits out of the way; no audit trail (the access log is the
-	// reference), every log line written at once.
+	// rate limits out of the way (the E-Rezept one kept in a real Redis,
+	// so that the limit-store series and panel have data); no audit trail
+	// (the access log is the reference), every log line written at once.
+	s.redis = redisproc.Start(t)
 	s.routes = procs.WriteRoutes(t, "../../routes.yaml",
 		"127.0.0.1:8080", gw, "127.0.0.1:9090", admin, "127.0.0.1:9101", fach, "127.0.0.1:9102", gtk,
 		"    urls: [http://"+gtk+"]\n    timeout: 5s\n", "    urls: [http://"+gtk+"]\n    timeout: 5s\n    circuit_breaker: {consecutive_failures: 3, open_for: 4s}\n    retry: {attempts: 1}\n",
-		"requests: 20\n      per: 1s\n      burst: 40", "requests: 100000\n      per: 1s\n      burst: 100000",
-		"audit:\n  output: stderr", "audit:\n  output: none")
+		"requests: 20\n      per: 1s\n      burst: 40", "requests: 100000\n      per: 1s\n      burst: 100000\n      store: shared",
+		"audit:\n  output: stderr", "audit:\n  output: none",
+		"\ntracing:\n", "\nlimit_stores:\n  shared: {url: \""+s.redis.URL()+"\", timeout: 50ms}\ntracing:\n")
 	var err error
 	if s.good, err = os.ReadFile(s.routes); err != nil {
 		t.Fatal(err)
@@ -364,6 +369,16 @@ func TestPrometheusSeesWhatTheLogSays(t *testing.T) {
 
 	// Every dashboard query returns data.
 	s.dashboardQueriesReturnData(t, t1)
+
+	// The limit store stops answering: the alert fires; back: it ends.
+	s.redis.Kill()
+	token := sign(t, jwt.MapClaims{"iss": "https://idp.fhirgate.example", "aud": "https://erp.fhirgate.example/", "sub": "p2", "professionOID": "1.2.276.0.76.4.50", "idNummer": "1-X"})
+	for range 3 { // a limited request notices at once; the probe afterwards
+		send(t, http.MethodPost, s.gw+"/erp/Task/160.000.000.000.000.01/$abort", token, "", nil)
+	}
+	s.waitAlert(t, "FhirgateLimitStoreDown", true, 15*time.Second)
+	s.redis.Restart(t)
+	s.waitAlert(t, "FhirgateLimitStoreDown", false, 15*time.Second)
 }
 
 func sumValues(m map[string]float64) float64 {

@@ -17,6 +17,8 @@ type Package struct {
 	Name, Version string
 	profiles      map[string]*Profile
 	terms         *terminology
+	// conceptMaps by canonical URL and by name, for value maps.
+	conceptMaps map[string]*ConceptMap
 }
 
 // MaxPackageFile bounds one file inside a package .tgz.
@@ -103,6 +105,19 @@ func (pkg *Package) add(data []byte) error {
 		pkg.terms.addValueSet(data)
 	case "CodeSystem":
 		pkg.terms.addCodeSystem(data)
+	case "ConceptMap":
+		m, err := ParseConceptMap(data)
+		if err != nil {
+			return err
+		}
+		if pkg.conceptMaps == nil {
+			pkg.conceptMaps = map[string]*ConceptMap{}
+		}
+		for _, key := range []string{m.URL, m.Name} {
+			if key != "" {
+				pkg.conceptMaps[key] = m
+			}
+		}
 	case "StructureDefinition":
 		p, err := Load(data)
 		if err != nil {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: the side-by-side load benchmark (test/bench). Installs
-# Debian's nginx (backend and reference proxy) and wrk (the saturation
-# generator) when absent; needs two cores (taskset pins the generators and
+# Debian's nginx (backend and reference proxy), wrk (the saturation
+# generator) and redis-server (-redis-limits) when absent; needs two cores (taskset pins the generators and
 # the proxy under test apart).
 #   scripts/bench.sh [flags of test/bench/cmd/bench, e.g. -duration 10s -reps 5]
 set -euo pipefail
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v nginx >/dev/null || missing+=(nginx)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

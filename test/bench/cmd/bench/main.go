@@ -59,8 +59,9 @@ var (
 	profile  = flag.String("cpuprofile", "", "if set, a CPU profile of the gateway during each scenario's first saturation run is written to <this>-<scenario letter>.prof")
 	maxprocs = flag.String("gomaxprocs", "", "GOMAXPROCS of the gateway; empty: Go's default (the one CPU it is pinned to)")
 	gcTrace  = flag.String("gctrace", "", "if set, the gateway runs with GODEBUG=gctrace=1, its stderr goes to <this>-gateway.log, its start time to <this>-start.txt, and each scenario's first fixed-rate run through it to <this>-<letter>-latency.tsv (send time, latency, both ns): to line slow requests up with collections")
-	memlimit = flag.String("gomemlimit", "", "GOMEMLIMIT of the gateway, e.g. 96MiB (the chart sets it from the memory limit); empty: none")
+	memlimit = flag.String("gomemlimit", "56MiB", "GOMEMLIMIT of the gateway (the chart's goMemLimit); empty: none")
 	share    = flag.Float64("proxy-share", 0.5, "share of its core each proxy under test gets during the saturation runs (a CPU cgroup; 1: the whole core, no cgroup), so that the generator's core stays ahead of the fastest proxy")
+	redisLim = flag.Bool("redis-limits", false, "also measure the gateway with its per-subject rate limit in a Redis limit store (a redis-server on the generator's core) as a target of its own, \"fhirgate, limits in Redis\": the store's cost over the in-memory limiter; scenario (a) is the one with a rate limit")
 	compare  = flag.String("compare", "", "path of another fhirgate binary (e.g. built at an earlier commit) measured side by side as a fifth target, same configuration, same core")
 )
 
@@ -173,6 +174,25 @@ func main() {
 		targets = append(targets, "before")
 		waitPort(before)
 	}
+	if *redisLim {
+		// The same binary and configuration, its E-Rezept rate limit in
+		// a Redis store: one EVALSHA round trip per limited request.
+		redisAddr, redisGW := freeAddr(), freeAddr()
+		_, port, _ := net.SplitHostPort(redisAddr)
+		start(exec.Command("taskset", "-c", genCPU, "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"))
+		waitPort(redisAddr)
+		rcfg := benchRoutes(root, redisGW, freeAddr(), backend, pubFile)
+		rcfg = strings.Replace(rcfg, "burst: 100000000", "burst: 100000000\n      store: shared", 1)
+		rcfg = strings.Replace(rcfg, "\ntracing:\n", "\nlimit_stores:\n  shared: {url: \"redis://"+redisAddr+"/0\"}\ntracing:\n", 1)
+		rFile := filepath.Join(work, "routes-redis.yaml")
+		must(os.WriteFile(rFile, []byte(rcfg), 0o644))
+		cmd := proxyCommand(filepath.Join(work, "fhirgate"), "serve", "--config", rFile, "--watch", "0")
+		cmd.Env = gwEnv
+		start(cmd)
+		addrs["redis"] = redisGW
+		targets = append(targets, "redis")
+		waitPort(redisGW)
+	}
 	gwCmd := proxyCommand(filepath.Join(work, "fhirgate"), "serve", "--config", cfgFile, "--watch", "0")
 	gwCmd.Env = gwEnv
 	if *gcTrace != "" {
@@ -256,7 +276,7 @@ func main() {
 			// the direct rate is what that core can carry. Unless it is
 			// well above every proxy, a proxy's figure may be the
 			// generator's, and no ratio is printed.
-			fastest := max(sat["nginx"], sat["bare"], sat["gateway"], sat["before"])
+			fastest := max(sat["nginx"], sat["bare"], sat["gateway"], sat["before"], sat["redis"])
 			headroom := sat["direct"] / fastest
 			if headroom < minHeadroom {
 				fatalf("GENERATOR-BOUND: %s rep %d: direct %.0f req/s is %.2f × the fastest proxy (%.0f req/s), below %.1f ×: the load generator's core, not the proxy, may be the limit; no figure is reported",
@@ -294,6 +314,10 @@ func main() {
 				sr.add("rate", tg, rate)
 			}
 			sr.add("added", "bare", p50["gateway"]-p50["bare"])
+			if *redisLim {
+				sr.add("ratio", "redis", sat["redis"]/sat["gateway"])
+				sr.add("added", "redis", p50["redis"]-p50["gateway"])
+			}
 			if *compare != "" {
 				sr.add("ratio", "before", sat["gateway"]/sat["before"])
 				sr.add("p99ratio", "before", p99["gateway"]/p99["before"])
@@ -371,7 +395,7 @@ func buildScenarios(root string, tokens map[string]string) []scenario {
 	cancelQuery := "?identifier=https%3A%2F%2Ftools.ietf.org%2Fhtml%2Frfc4122%7C0f5f7c1e-8c2d-4a3b-9a51-2e6b5b0d7f11"
 	direct200 := map[string]int{"direct": 200, "nginx": 200, "bare": 200}
 	with := func(m map[string]int, gw int) map[string]int {
-		out := map[string]int{"gateway": gw, "before": gw}
+		out := map[string]int{"gateway": gw, "before": gw, "redis": gw}
 		for k, v := range m {
 			out[k] = v
 		}
@@ -504,6 +528,15 @@ func render(results []scenarioResult, idleRSS, idleAnon float64) string {
 			r.median("headroom", "direct"), hlo, r.median("ratio", "bare"), blo, bhi, r.median("ratio", "nginx"), nlo, nhi,
 			r.median("added", "bare"), r.median("p99ratio", "nginx"), plo, phi, r.median("rss", "gateway"), r.median("anon", "gateway"), goals[r.name[1]])
 	}
+	if *redisLim {
+		fmt.Fprintln(&b, "\n| scenario | limits in Redis / in memory: throughput | added p50 at the fixed rate | goal |")
+		fmt.Fprintln(&b, "|---|---:|---:|---|")
+		for _, r := range results {
+			lo, hi := r.span("ratio", "redis")
+			alo, ahi := r.span("added", "redis")
+			fmt.Fprintf(&b, "| %s | %.3f (%.3f–%.3f) | %+.3f ms (%+.3f–%+.3f) | added p50 ≤ 0.2 ms |\n", r.name, r.median("ratio", "redis"), lo, hi, r.median("added", "redis"), alo, ahi)
+		}
+	}
 	if *compare != "" {
 		fmt.Fprintln(&b, "\n| scenario | fhirgate / compared binary: throughput | p99 at the fixed rate |")
 		fmt.Fprintln(&b, "|---|---:|---:|")
@@ -519,7 +552,7 @@ func render(results []scenarioResult, idleRSS, idleAnon float64) string {
 	return b.String()
 }
 
-var targetNames = map[string]string{"direct": "backend direct", "nginx": "nginx", "bare": "bare Go proxy", "gateway": "fhirgate", "before": "fhirgate (compared binary)"}
+var targetNames = map[string]string{"direct": "backend direct", "nginx": "nginx", "bare": "bare Go proxy", "gateway": "fhirgate", "before": "fhirgate (compared binary)", "redis": "fhirgate, limits in Redis"}
 
 func replaceSection(file, report string) error {
 	data, err := os.ReadFile(file)

@@ -281,7 +281,6 @@ type LimitStore struct {
 	OnFailure string `yaml:"on_failure"`
 }
 
-
 // AuthErrors are the answers of the authentication checks, in check order.
 // Each may override status, code, text and headers; the defaults are given.
 // 401 answers get UnauthorizedHeaders unless they set headers themselves.

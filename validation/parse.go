@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -135,7 +136,7 @@ func (p *Parser) parseParameters(data []byte) (proto.Message, []Issue, bool) {
 				raw, _ := json.Marshal(r)
 				_, sub := p.ParseJSON(raw)
 				for _, is := range sub {
-					is.Expression = at + ".resource" + strings.TrimPrefix(is.Expression, fmt.Sprint(r["resourceType"]))
+					is.Expression = nestedExpression(at+".resource", is.Expression, fmt.Sprint(r["resourceType"]))
 					issues = append(issues, is)
 				}
 			}
@@ -270,15 +271,40 @@ func unmarshalIssues(err error) []Issue {
 	if v.Kind() == reflect.Struct {
 		path, details, diag := field(v, "Path"), field(v, "Details"), field(v, "Diagnostics")
 		if details != "" {
-			return []Issue{{Severity: "error", Code: issueCode(details), Text: details, Diagnostics: diag, Expression: expression(path, details)}}
+			code, expr := issueCode(details), expression(path, details, diag)
+			if strings.HasPrefix(details, "cannot accept multiple values for ") {
+				// A choice element under two types: a structure problem,
+				// located at the choice (Task.input[0].value), as the XML
+				// reader locates it.
+				code = "structure"
+			}
+			return []Issue{{Severity: "error", Code: code, Text: details, Diagnostics: diag, Expression: expr}}
 		}
 	}
 	return []Issue{{Severity: "error", Code: "structure", Text: "the resource could not be read", Diagnostics: err.Error()}}
 }
 
-// expression sharpens jsonformat's location: a missing required field is
-// located at the field, an unknown resource type at resourceType.
-func expression(path, details string) string {
+// nestedExpression places an issue of a resource parsed on its own (at
+// its root, "Task.status" or "resourceType") under place.
+func nestedExpression(place, expr, typ string) string {
+	switch {
+	case expr == "" || expr == "resourceType" || expr == typ:
+		return place
+	case strings.HasPrefix(expr, typ+"."):
+		return place + strings.TrimPrefix(expr, typ)
+	}
+	return place + "." + expr
+}
+
+// expression sharpens jsonformat's location to the FHIRPath the XML reader
+// reports for the same problem (the differential corpus in
+// locations_test.go holds the two together): a missing required field and
+// an unknown field are located at the field, a choice under two types at
+// the choice, an unknown resource type at resourceType (of the root) or at
+// the nested resource's place (Task.contained[0]); and jsonformat's type segment after a
+// nested resource's place (Task.contained[0].Patient) is dropped.
+func expression(path, details, diag string) string {
+	path = nestedTypeSegment.ReplaceAllString(path, "$1")
 	const missing = `missing required field "`
 	if i := strings.Index(details, missing); i >= 0 {
 		name := details[i+len(missing):]
@@ -286,11 +312,24 @@ func expression(path, details string) string {
 			return path + "." + name[:j]
 		}
 	}
-	if details == "unknown resource type" {
-		return "resourceType"
+	quoted := strings.Trim(diag, `"`)
+	switch {
+	case details == "unknown resource type":
+		if !strings.Contains(path, ".") { // the root: jsonformat says its type
+			return "resourceType"
+		}
+		return path
+	case details == "unknown field" && path != "" && quoted != "" && !strings.ContainsAny(quoted, `" .`):
+		return path + "." + quoted
+	case strings.HasPrefix(details, "cannot accept multiple values for ") && strings.HasSuffix(details, " field") && path != "":
+		return path + "." + strings.TrimSuffix(strings.TrimPrefix(details, "cannot accept multiple values for "), " field")
 	}
 	return path
 }
+
+// nestedTypeSegment is the resource type jsonformat puts after a nested
+// resource's place.
+var nestedTypeSegment = regexp.MustCompile(`(\.contained\[\d+\]|\.resource)\.[A-Z][A-Za-z]*`)
 
 func field(v reflect.Value, name string) string {
 	f := v.FieldByName(name)

@@ -33,9 +33,9 @@ func TestParseFixtures(t *testing.T) {
 		{"twiin/new-notification-task.json", STU3, nil},
 		{"twiin/cancel-notification-task.json", STU3, nil},
 		{"twiin/additional-info-notification-task.json", STU3, nil},
-		{"twiin/original-new-notification-task.json", STU3, []want{{"Task.identifier", "structure", "expected array"}, {"Task.input[0]", "structure", "unknown field"}}},
+		{"twiin/original-new-notification-task.json", STU3, []want{{"Task.identifier", "structure", "expected array"}, {"Task.input[0].value", "structure", "unknown field"}}},
 		{"twiin/original-cancel-notification-task.json", STU3, []want{{"Task.identifier", "structure", "expected array"}}},
-		{"twiin/original-additional-info-notification-task.json", STU3, []want{{"Task.identifier", "structure", "expected array"}, {"Task.input[0]", "structure", "unknown field"}}},
+		{"twiin/original-additional-info-notification-task.json", STU3, []want{{"Task.identifier", "structure", "expected array"}, {"Task.input[0].value", "structure", "unknown field"}}},
 	}
 	files, _ := filepath.Glob("testdata/erezept/Task-*.json")
 	if len(files) < 4 {
@@ -86,7 +86,7 @@ func TestParseIssues(t *testing.T) {
 		{"bad dateTime", task(`,"authoredOn":"2020-13-45"`), "Task.authoredOn", "value"},
 		{"number for a string", task(`,"identifier":[{"system":"x","value":1}]`), "Task.identifier[0].value", "structure"},
 		{"object for an array", task(`,"identifier":{"value":"x"}`), "Task.identifier", "structure"},
-		{"unknown element", task(`,"colour":"red"`), "Task", "structure"},
+		{"unknown element", task(`,"colour":"red"`), "Task.colour", "structure"},
 		{"unknown resource type", `{"resourceType":"Nope"}`, "resourceType", "structure"},
 		{"truncated JSON", `{"resourceType":"Task",`, "", "structure"},
 		{"not an object", `[1]`, "", "structure"},

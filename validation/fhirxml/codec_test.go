@@ -61,7 +61,7 @@ func TestRefusals(t *testing.T) {
 		{"unknown attribute", `<Task ` + ns + `><status value="ready" colour="red"/></Task>`, "Task.status", "not allowed"},
 		{"bad boolean", `<Patient ` + ns + `><active value="yes"/></Patient>`, "Patient.active", "not a boolean"},
 		{"bad decimal", `<Observation ` + ns + `><status value="final"/><code><text value="x"/></code><valueQuantity><value value="1.5.0"/></valueQuantity></Observation>`, "Observation.valueQuantity.value", "not a valid decimal"},
-		{"unknown resource", `<Nope ` + ns + `/>`, "Nope", "unknown resource type"},
+		{"unknown resource", `<Nope ` + ns + `/>`, "resourceType", "unknown resource type"},
 		{"two roots", `<Task ` + ns + `/><Task ` + ns + `/>`, "", "more than one root"},
 		{"processing instruction", `<Task ` + ns + `><?php x ?></Task>`, "", "processing instructions"},
 		{"div outside XHTML", `<Patient ` + ns + `><text><status value="generated"/><div>x</div></text></Patient>`, "div", "text content"},

@@ -289,7 +289,13 @@ func (c *toJSON) fail(path string, structure bool, format string, args ...any) {
 func (c *toJSON) resource(n *node, path string) {
 	t := c.m.Resource(n.name)
 	if t == nil {
-		c.fail(join(path, n.name), true, "unknown resource type %s", n.name)
+		// Located at the resource's place (Task.contained[0]), or for
+		// the root at resourceType, as the JSON reader locates it.
+		at := path
+		if at == "" {
+			at = "resourceType"
+		}
+		c.fail(at, true, "unknown resource type %s", n.name)
 		c.out.WriteString("null")
 		return
 	}
@@ -373,6 +379,12 @@ func (c *toJSON) members(n *node, t *typeInfo, path string, comma bool) {
 				g.nodes = append(g.nodes[:len(g.nodes):len(g.nodes)], ch)
 				g.start = -1
 			}
+			continue
+		}
+		if idx == last && e.typ != nil && e.typ.choices != nil && len(groups) > 0 && groups[len(groups)-1].el == e {
+			// A choice element under a second type (valueString, then
+			// valueBoolean): located at the choice, as in JSON.
+			c.fail(join(path, e.name), true, "element %s[x] is given as %s and as %s", e.name, groups[len(groups)-1].name, ch.name)
 			continue
 		}
 		if idx < last || (idx == last) {
@@ -492,9 +504,11 @@ func (c *toJSON) primitives(g *group, path string, sep func(), elPath func(int) 
 			}
 		}
 		var exts []*node
+		badChild := false
 		for _, ch := range n.children {
 			if ch.name != "extension" {
 				c.fail(join(p, ch.name), true, "a primitive holds only extensions, not %s", ch.name)
+				badChild = true
 				continue
 			}
 			exts = append(exts, ch)
@@ -523,7 +537,7 @@ func (c *toJSON) primitives(g *group, path string, sep func(), elPath func(int) 
 			extras[i] = append(append([]byte{'{'}, extra.Bytes()...), '}')
 			anyExtra = true
 		}
-		if values[i] == nil && extras[i] == nil {
+		if values[i] == nil && extras[i] == nil && !badChild {
 			c.fail(p, true, "element %s has neither a value nor extensions", g.name)
 		}
 	}

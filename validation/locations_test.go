@@ -43,17 +43,23 @@ const ns = ` xmlns="http://hl7.org/fhir"`
 var nestings = []nesting{
 	{"root", "Task", func(r string) string { return r }, func(r string) string { return strings.Replace(r, ">", ns+">", 1) }},
 	{"contained", "Task.contained[0]",
-		func(r string) string { return `{"resourceType":"Task","contained":[` + r + `],"status":"ready","intent":"order"}` },
+		func(r string) string {
+			return `{"resourceType":"Task","contained":[` + r + `],"status":"ready","intent":"order"}`
+		},
 		func(r string) string {
 			return `<Task` + ns + `><contained>` + r + `</contained><status value="ready"/><intent value="order"/></Task>`
 		}},
 	{"Bundle entry", "Bundle.entry[0].resource",
-		func(r string) string { return `{"resourceType":"Bundle","type":"collection","entry":[{"resource":` + r + `}]}` },
+		func(r string) string {
+			return `{"resourceType":"Bundle","type":"collection","entry":[{"resource":` + r + `}]}`
+		},
 		func(r string) string {
 			return `<Bundle` + ns + `><type value="collection"/><entry><resource>` + r + `</resource></entry></Bundle>`
 		}},
 	{"Parameters", "Parameters.parameter[0].resource",
-		func(r string) string { return `{"resourceType":"Parameters","parameter":[{"name":"t","resource":` + r + `}]}` },
+		func(r string) string {
+			return `{"resourceType":"Parameters","parameter":[{"name":"t","resource":` + r + `}]}`
+		},
 		func(r string) string {
 			return `<Parameters` + ns + `><parameter><name value="t"/><resource>` + r + `</resource></parameter></Parameters>`
 		}},

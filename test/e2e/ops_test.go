@@ -417,6 +417,12 @@ func TestMetricsCoverDashboardAndRules(t *testing.T) {
 		t.Fatalf("only %d names found in the dashboard and rules: %v", len(names), names)
 	}
 	for _, n := range names {
+		// Series of a limit store exist per configured store; this stack
+		// has none (make run). test/monitoring runs one on a real Redis and
+		// queries every dashboard panel, these included.
+		if strings.HasPrefix(n, "fhirgate_limit_store_") {
+			continue
+		}
 		if !exposed[n] {
 			t.Errorf("%s is queried by the dashboard or the rules but not exposed", n)
 		}

@@ -41,6 +41,19 @@ func Binary(t testing.TB) string {
 // "--requirepass", "secret").
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
+	return start(t, false, extra)
+}
+
+// StartTLS runs a redis-server that speaks TLS only, with the server
+// certificate and key given and clients verified against caFile
+// (tls-auth-clients yes: a client certificate is required).
+func StartTLS(t testing.TB, certFile, keyFile, caFile string) *Server {
+	t.Helper()
+	return start(t, true, []string{"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile, "--tls-auth-clients", "yes"})
+}
+
+func start(t testing.TB, tlsOnly bool, extra []string) *Server {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +62,12 @@ func Start(t testing.TB, extra ...string) *Server {
 	l.Close()
 	_, port, _ := net.SplitHostPort(addr)
 	s := &Server{Addr: addr, dir: t.TempDir()}
-	s.args = append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--enable-debug-command", "local"}, extra...)
+	ports := []string{"--port", port}
+	if tlsOnly {
+		ports = []string{"--port", "0", "--tls-port", port}
+	}
+	s.args = append(append(ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--enable-debug-command", "local"), extra...)
 	s.start(t)
 	t.Cleanup(s.Kill)
 	return s

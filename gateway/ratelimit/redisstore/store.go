@@ -41,6 +41,15 @@ import (
 // answers again.
 const probeInterval = 250 * time.Millisecond
 
+// quietLibrary silences go-redis's own log lines (unstructured text on
+// stderr, beside the gateway's JSON log): a store's failures reach the
+// log once per change of state through its Observer, with the reason.
+var quietLibrary sync.Once
+
+type discardLog struct{}
+
+func (discardLog) Printf(context.Context, string, ...any) {}
+
 // Store is one limit_stores entry.
 type Store struct {
 	name    string
@@ -68,6 +77,7 @@ type Observer struct {
 // it answers; a store that does not is down from the start — the gateway
 // still starts, deciding without it, and probes until it answers.
 func New(name string, c *config.LimitStore) (*Store, error) {
+	quietLibrary.Do(func() { redis.SetLogger(discardLog{}) })
 	client, err := newClient(c)
 	if err != nil {
 		return nil, fmt.Errorf("limit_stores.%s: %w", name, err)
@@ -107,7 +117,10 @@ func newClient(c *config.LimitStore) (redis.UniversalClient, error) {
 			return nil, err
 		}
 		if u.Scheme == "rediss" && tlsConfig == nil {
-			tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+			tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		if tlsConfig != nil && tlsConfig.ServerName == "" {
+			tlsConfig.ServerName = u.Hostname() // verified against the URL's host
 		}
 		if c.Username != "" {
 			opt.Username = c.Username

@@ -14,6 +14,7 @@ import (
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway/ratelimit"
 	"github.com/fhirgate/fhirgate/test/redisproc"
+	"github.com/fhirgate/fhirgate/test/testpki"
 )
 
 func storeConfig(url, onFailure string) *config.LimitStore {
@@ -220,6 +221,32 @@ func TestPasswordFile(t *testing.T) {
 	without, _ := newStore(t, "shared", storeConfig(srv.URL(), "local"))
 	if without.Up() {
 		t.Fatal("store without the password up")
+	}
+}
+
+// rediss:// with the gateway's client certificate from files, against a
+// real TLS-only redis-server that requires one; without the certificate
+// the store is down (the handshake is refused).
+func TestTLSClientCertificate(t *testing.T) {
+	ca := testpki.NewCA(t, "redis")
+	server, client := ca.Server("127.0.0.1"), ca.Client("fhirgate")
+	srv := redisproc.StartTLS(t, server.CertFile, server.KeyFile, ca.File)
+	url := "rediss://" + srv.Addr + "/0"
+	c := storeConfig(url, "local")
+	c.Timeout = config.Duration(200 * time.Millisecond) // handshakes on a loaded machine
+	c.TLS = &config.ClientTLS{CAFile: ca.File, CertFile: client.CertFile, KeyFile: client.KeyFile}
+	s, _ := newStore(t, "shared", c)
+	if !s.Up() {
+		t.Fatal("TLS store with a client certificate not up")
+	}
+	if d := s.Limiter("auth:erp", 1, time.Hour, 1).Take(context.Background(), "k"); !d.Allowed {
+		t.Fatalf("first request over TLS: %+v", d)
+	}
+	anon := storeConfig(url, "local")
+	anon.TLS = &config.ClientTLS{CAFile: ca.File}
+	without, _ := newStore(t, "shared", anon)
+	if without.Up() {
+		t.Error("TLS store up without the client certificate the server requires")
 	}
 }
 

@@ -703,8 +703,18 @@ type Answer struct {
 	Expression string `yaml:"expression"`
 	// Headers are added to the answer (templates; empty results left out).
 	Headers map[string]string `yaml:"headers"`
+	// Resource, on a 200 answer, is the FHIR resource the answer carries,
+	// in FHIR JSON shape, every string a template (${body.…}, value maps):
+	// an element whose value comes out empty is left out, and an object or
+	// list left with nothing. The built resource is validated (base
+	// specification and Profile) before it leaves; an invalid one is a 502.
+	Resource map[string]any `yaml:"resource"`
+	// Profile is the canonical URL of a profile in the base's profiles
+	// the built resource must conform to.
+	Profile string `yaml:"profile"`
 
 	// Compiled forms, set by Load.
+	ResourceT   *template.Tree     `yaml:"-"`
 	TextT       *template.Template `yaml:"-"`
 	ExpressionT *template.Template `yaml:"-"`
 	HeaderT     []NamedTemplate    `yaml:"-"`

@@ -1069,6 +1069,9 @@ func (l *loader) rule(path string, b *Base, rule *Rule, refs func(template.Ref) 
 	if a.Status/100 == 2 && !w.Status.OnlySuccess() {
 		l.errorf(path+".answer.status", "a 2xx answer requires when.status to match only 2xx backend statuses")
 	}
+	if a.Resource != nil {
+		l.resourceAnswer(path+".answer", b, a, refs)
+	}
 	if a.Status/100 == 2 && (a.Text != "" || a.Expression != "") {
 		l.errorf(path+".answer.text", "a 2xx answer carries no OperationOutcome text")
 	}
@@ -1084,6 +1087,27 @@ func (l *loader) rule(path string, b *Base, rule *Rule, refs func(template.Ref) 
 // answer compiles an answer whose templates may use the given sources.
 func (l *loader) answer(path string, a *Answer, sources []string, params []string) {
 	l.answerWith(path, a, refChecker(params, sources))
+}
+
+// resourceAnswer compiles an answer's resource template: a 200 answer,
+// a resourceType the base's FHIR version knows, templates over the
+// answer's sources, a profile the base has loaded.
+func (l *loader) resourceAnswer(path string, b *Base, a *Answer, refs func(template.Ref) error) {
+	if a.Status != 200 {
+		l.errorf(path+".status", "an answer with a resource is a 200")
+	}
+	rt, _ := a.Resource["resourceType"].(string)
+	if v, err := validation.ParseVersion(b.FHIRVersion); err == nil && !validation.KnownResourceType(v, rt) {
+		l.errorf(path+".resource.resourceType", "%q is not a %s resource type", rt, b.FHIRVersion)
+	}
+	t, err := template.CompileTree(a.Resource, template.Options{Check: refs, Maps: l.maps})
+	if err != nil {
+		l.errorf(path+".resource", "%v", err)
+	}
+	a.ResourceT = t
+	if a.Profile != "" && (b.ProfileSet == nil || b.ProfileSet.Profile(a.Profile) == nil) {
+		l.errorf(path+".profile", "%s is not among the profiles of base %s", a.Profile, b.Path)
+	}
 }
 
 func (l *loader) answerWith(path string, a *Answer, refs func(template.Ref) error) {

@@ -361,3 +361,9 @@ func issueCode(text string) string {
 	}
 	return "invalid"
 }
+
+// KnownResourceType reports whether name is a resource type of FHIR
+// version v.
+func KnownResourceType(v Version, name string) bool {
+	return name != "" && fhirxml.ModelFor(v).Resource(name) != nil
+}

@@ -24,6 +24,7 @@ type Metrics struct {
 	inflight           prometheus.Gauge
 	breakerOpen        *prometheus.GaugeVec
 	storeUp            *prometheus.GaugeVec
+	invalidResources   *prometheus.CounterVec
 	storeFallbacks     *prometheus.CounterVec
 	reloads            *prometheus.CounterVec
 	lastReload         prometheus.Gauge
@@ -64,6 +65,9 @@ func NewMetrics() *Metrics {
 		breakerOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "fhirgate_circuit_breaker_open", Help: "1 while the backend's circuit breaker is open.",
 		}, []string{"backend"}),
+		invalidResources: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fhirgate_invalid_resources_total", Help: "Resources the gateway built from a backend's answer that failed validation (answered 502, never sent), by route.",
+		}, []string{"route"}),
 		storeUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "fhirgate_limit_store_up", Help: "1 while the shared limit store decides rate limits, 0 while it does not answer and on_failure decides (local buckets or 503).",
 		}, []string{"store"}),
@@ -83,7 +87,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	m.Registry.MustRegister(m.requests, m.duration, m.validationFailures, m.backendRequests, m.backendRefusals, m.backendDuration,
-		m.inflight, m.breakerOpen, m.storeUp, m.storeFallbacks, m.reloads, m.lastReload, m.lastReloadOK,
+		m.inflight, m.breakerOpen, m.storeUp, m.storeFallbacks, m.invalidResources, m.reloads, m.lastReload, m.lastReloadOK,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"success", "failure"} {
 		m.reloads.WithLabelValues(r)
@@ -153,6 +157,11 @@ func (m *Metrics) KnownSeries(t *Table) {
 				m.requests.WithLabelValues(name, strconv.Itoa(code))
 			}
 			m.duration.WithLabelValues(name)
+			for _, rule := range r.rules {
+				if rule.Answer.ResourceT != nil {
+					m.invalidResources.WithLabelValues(name)
+				}
+			}
 			for _, kind := range r.validationKinds() {
 				m.validationFailures.WithLabelValues(name, kind)
 			}

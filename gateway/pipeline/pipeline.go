@@ -365,9 +365,12 @@ func (r *Route) mapAnswer(x *Exchange, failure *backend.Failure) {
 		if w.Transport != "" || (!w.Status.Empty() && !w.Status.Has(x.resp.Status)) || !matches(x, r.matchers[i]) {
 			continue
 		}
-		if rule.Answer.Status/100 == 2 {
+		switch {
+		case rule.Answer.ResourceT != nil:
+			x.answerResource(&rule.Answer)
+		case rule.Answer.Status/100 == 2:
 			x.succeed(&rule.Answer)
-		} else {
+		default:
 			x.fail(x.answerError(&rule.Answer, "backend_refusal"))
 		}
 		return

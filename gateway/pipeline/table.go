@@ -45,6 +45,8 @@ type base struct {
 	// auth, when set, checks the Authorization header before routing.
 	auth   *authProfile
 	routes []*Route
+	// version is the base's FHIR version.
+	version validation.Version
 	// parser validates request bodies in the base's FHIR version.
 	parser *validation.Parser
 	// clientLimiter is the per-client rate limit, nil without one.
@@ -177,6 +179,7 @@ func Build(ctx context.Context, cfg *config.Config) (*Table, error) {
 		if err != nil {
 			return nil, err
 		}
+		b.version = version
 		if b.parser, err = validation.NewParser(version); err != nil {
 			return nil, err
 		}

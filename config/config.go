@@ -508,6 +508,14 @@ type Route struct {
 	// parameters, e.g. /Task/{id}/$abort. A trailing slash in a request is
 	// accepted.
 	Path string `yaml:"path"`
+	// SearchParams, on a search route, are the search parameters it
+	// supports: name → type (token, string, date, reference, number, uri,
+	// quantity, composite). They reach the backend through the call's
+	// templates (${query.status}, ${token.identifier.value}); the
+	// CapabilityStatement lists them. Any other parameter (besides _format,
+	// _count, _summary) is ignored and left out of the self link, or, with
+	// the request header Prefer: handling=strict, refused (400).
+	SearchParams map[string]string `yaml:"search_params"`
 	// RequiredQuery names query parameters that must be present.
 	RequiredQuery []string `yaml:"required_query"`
 	// MissingQuery answers a request lacking one. 400
@@ -710,14 +718,41 @@ type Answer struct {
 	// specification and Profile) before it leaves; an invalid one is a 502.
 	Resource map[string]any `yaml:"resource"`
 	// Profile is the canonical URL of a profile in the base's profiles
-	// the built resource must conform to.
+	// the built resource (a Bundle's entry resources) must conform to.
 	Profile string `yaml:"profile"`
+	// Bundle, instead of Resource, answers a Bundle with one entry per
+	// repeated element of the backend's answer.
+	Bundle *BundleAnswer `yaml:"bundle"`
 
 	// Compiled forms, set by Load.
 	ResourceT   *template.Tree     `yaml:"-"`
 	TextT       *template.Template `yaml:"-"`
 	ExpressionT *template.Template `yaml:"-"`
 	HeaderT     []NamedTemplate    `yaml:"-"`
+}
+
+// BundleAnswer is a Bundle built from a repeated element of a backend's
+// answer: each element one entry, its resource built by Resource with the
+// element as the source item (${item.id}).
+type BundleAnswer struct {
+	// Type is searchset (default: total, a self link, search.mode match
+	// on every entry; _count and _summary=count apply) or collection.
+	Type string `yaml:"type"`
+	// Entries references the repeated element: body.tasks (a JSON
+	// array), body.tasks.task (every <task> of <tasks> in XML).
+	Entries string `yaml:"entries"`
+	// FullURL is each entry's fullUrl (a template), e.g.
+	// ${request.base}/Task/${item.id}.
+	FullURL string `yaml:"full_url"`
+	// Resource is each entry's resource, as Answer.Resource.
+	Resource map[string]any `yaml:"resource"`
+	// Total, for a searchset, is the number of all matches when the
+	// backend says it (a template, e.g. ${body.total}); default the number
+	// of entries the answer holds.
+	Total string `yaml:"total"`
+
+	// Compiled by Load.
+	TotalT *template.Template `yaml:"-"`
 }
 
 // NamedTemplate is one compiled header or field.

@@ -730,6 +730,19 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 		}
 		return refChecker(params, append(append([]string{}, sources...), extra...))
 	}
+	if len(r.SearchParams) > 0 && r.Interaction != "search" {
+		l.errorf(path+".search_params", "only a search route has search parameters")
+	}
+	for _, name := range sortedKeys(r.SearchParams) {
+		switch r.SearchParams[name] {
+		case "token", "string", "date", "reference", "number", "uri", "quantity", "composite":
+		default:
+			l.errorf(path+".search_params."+name, "%q is not a search parameter type", r.SearchParams[name])
+		}
+		if strings.HasPrefix(name, "_") {
+			l.errorf(path+".search_params."+name, "a result parameter (_…) is not declared here")
+		}
+	}
 	for i, q := range r.RequiredQuery {
 		if q == "" {
 			l.errorf(fmt.Sprintf("%s.required_query[%d]", path, i), "must not be empty")
@@ -1069,6 +1082,9 @@ func (l *loader) rule(path string, b *Base, rule *Rule, refs func(template.Ref) 
 	if a.Status/100 == 2 && !w.Status.OnlySuccess() {
 		l.errorf(path+".answer.status", "a 2xx answer requires when.status to match only 2xx backend statuses")
 	}
+	if a.Bundle != nil {
+		l.bundleAnswer(path+".answer", b, a, refs)
+	}
 	if a.Resource != nil {
 		l.resourceAnswer(path+".answer", b, a, refs)
 	}
@@ -1107,6 +1123,50 @@ func (l *loader) resourceAnswer(path string, b *Base, a *Answer, refs func(templ
 	a.ResourceT = t
 	if a.Profile != "" && (b.ProfileSet == nil || b.ProfileSet.Profile(a.Profile) == nil) {
 		l.errorf(path+".profile", "%s is not among the profiles of base %s", a.Profile, b.Path)
+	}
+}
+
+// bundleAnswer checks a Bundle answer and turns it into the resource
+// template it stands for: {resourceType: Bundle, type, entry: [{$each:
+// entries, $item: {fullUrl, resource, search}}]}; total and the self link
+// are added when the answer is built.
+func (l *loader) bundleAnswer(path string, b *Base, a *Answer, refs func(template.Ref) error) {
+	bd := a.Bundle
+	if a.Resource != nil {
+		l.errorf(path+".bundle", "an answer has a resource or a bundle, not both")
+		return
+	}
+	switch bd.Type {
+	case "":
+		bd.Type = "searchset"
+	case "searchset", "collection":
+	default:
+		l.errorf(path+".bundle.type", "must be searchset or collection, not %q", bd.Type)
+	}
+	if r := template.ParseRef(bd.Entries); r.Source != "body" || r.Key == "" {
+		l.errorf(path+".bundle.entries", "must name a repeated element of the answer (body.…), not %q", bd.Entries)
+	}
+	if bd.Resource == nil {
+		l.errorf(path+".bundle.resource", "is required")
+		return
+	}
+	item := map[string]any{"resource": bd.Resource}
+	if bd.FullURL != "" {
+		item["fullUrl"] = bd.FullURL
+	}
+	if bd.Type == "searchset" {
+		item["search"] = map[string]any{"mode": "match"}
+	}
+	a.Resource = map[string]any{"resourceType": "Bundle", "type": bd.Type,
+		"entry": []any{map[string]any{"$each": bd.Entries, "$item": item}}}
+	if bd.Total != "" {
+		if bd.Type != "searchset" {
+			l.errorf(path+".bundle.total", "only a searchset has a total")
+		}
+		var err error
+		if bd.TotalT, err = l.parse(bd.Total, refs); err != nil {
+			l.errorf(path+".bundle.total", "%v", err)
+		}
 	}
 }
 

@@ -10,6 +10,11 @@ import (
 // a backend's answer. Rendering leaves out what comes out empty: a string
 // leaf that renders "", then an object or list that is left with nothing,
 // so optional elements whose backend values are absent disappear.
+//
+// A list entry of the form {$each: <reference>, $item: <tree>} stands for
+// one entry per element of a repeated value (Lists.Items): inside $item
+// the source "item" is that element (${item.code}), and items of items
+// nest ($each: item.lines).
 type Tree struct {
 	root node
 }
@@ -20,8 +25,19 @@ type node struct {
 	keys   []string  // an object's keys, sorted (rendering is deterministic)
 	fields map[string]*node
 	items  []*node // a list
-	kind   byte    // 's' template, 'v' scalar, 'o' object, 'l' list
+	each   Ref     // for kind 'e': the repeated value
+	kind   byte    // 's' template, 'v' scalar, 'o' object, 'l' list, 'e' each
 }
+
+// Lists is what Values implement to hold repeated values: Items returns
+// one Values per element ref selects, answering the source "item" for
+// that element and every other source as the parent.
+type Lists interface {
+	Items(ref Ref) []Values
+}
+
+// ItemSource is the source naming the current element inside $item.
+const ItemSource = "item"
 
 // CompileTree compiles every string of v (as decoded from YAML or JSON)
 // with opts; err names the path of the first bad one.
@@ -56,6 +72,16 @@ func compileNode(v any, path string, opts Options) (*node, error) {
 	case []any:
 		n := &node{kind: 'l'}
 		for i, c := range x {
+			if m, ok := c.(map[string]any); ok {
+				if each, ok := m["$each"]; ok {
+					en, err := compileEach(m, each, fmt.Sprintf("%s[%d]", path, i), opts)
+					if err != nil {
+						return nil, err
+					}
+					n.items = append(n.items, en)
+					continue
+				}
+			}
 			cn, err := compileNode(c, fmt.Sprintf("%s[%d]", path, i), opts)
 			if err != nil {
 				return nil, err
@@ -68,6 +94,36 @@ func compileNode(v any, path string, opts Options) (*node, error) {
 	default:
 		return &node{kind: 'v', scalar: x}, nil
 	}
+}
+
+// compileEach compiles {$each: ref, $item: tree}; inside, the source item
+// is allowed besides what opts allow.
+func compileEach(m map[string]any, each any, path string, opts Options) (*node, error) {
+	ref, ok := each.(string)
+	if !ok || ref == "" || len(m) != 2 || m["$item"] == nil {
+		return nil, fmt.Errorf("%s: a repeated entry is {$each: <source.path>, $item: <value>}", pathOrRoot(path))
+	}
+	r := ParseRef(ref)
+	if r.Source != ItemSource && opts.Check != nil {
+		if err := opts.Check(r); err != nil {
+			return nil, fmt.Errorf("%s.$each: %w", pathOrRoot(path), err)
+		}
+	}
+	inner := opts
+	inner.Check = func(r Ref) error {
+		if r.Source == ItemSource {
+			return nil
+		}
+		if opts.Check != nil {
+			return opts.Check(r)
+		}
+		return nil
+	}
+	item, err := compileNode(m["$item"], path+".$item", inner)
+	if err != nil {
+		return nil, err
+	}
+	return &node{kind: 'e', each: r, items: []*node{item}}, nil
 }
 
 func pathOrRoot(p string) string {
@@ -111,6 +167,22 @@ func (n *node) render(v Values) (any, error) {
 	default:
 		var out []any
 		for _, it := range n.items {
+			if it.kind == 'e' {
+				l, ok := v.(Lists)
+				if !ok {
+					continue
+				}
+				for _, iv := range l.Items(it.each) {
+					c, err := it.items[0].render(iv)
+					if err != nil {
+						return nil, err
+					}
+					if c != nil {
+						out = append(out, c)
+					}
+				}
+				continue
+			}
 			c, err := it.render(v)
 			if err != nil {
 				return nil, err

@@ -180,3 +180,117 @@ func parseXML(data []byte) (*xmlNode, error) {
 	}
 	return root, nil
 }
+
+// Item is one of the repeated elements of an answer (Response.Items).
+type Item struct {
+	json any
+	xml  *xmlNode
+}
+
+// Field returns a field of the item by dotted path, as Response.Field
+// does for the body ("" the item's own value).
+func (it Item) Field(path string) (string, bool) {
+	switch {
+	case it.xml != nil:
+		if path == "" {
+			return strings.TrimSpace(it.xml.text.String()), true
+		}
+		return it.xml.field(path)
+	case path == "":
+		return jsonField(map[string]any{"": it.json}, "")
+	}
+	return jsonField(it.json, path)
+}
+
+// Items returns the items of a list field: in JSON every element of the
+// array at path (an object or value there is one item); in XML every
+// element named by the path's last segment under the element the rest
+// selects (body.tasks.task: each <task> of <tasks>). Items of an item are
+// selected the same way from the item.
+func (r *Response) Items(path string) []Item {
+	if !r.fields.parsed {
+		r.fields.parsed = true
+		r.parseBody()
+	}
+	return Item{json: r.fields.json, xml: r.fields.xml}.Items(path)
+}
+
+// Items is Response.Items below the item.
+func (it Item) Items(path string) []Item {
+	switch {
+	case it.xml != nil:
+		parent, name := it.xml, path
+		if i := strings.LastIndexByte(path, '.'); i >= 0 {
+			parent = it.xml.node(path[:i])
+			name = path[i+1:]
+		}
+		if parent == nil {
+			return nil
+		}
+		var out []Item
+		for _, c := range parent.children {
+			if c.name == name {
+				out = append(out, Item{xml: c})
+			}
+		}
+		return out
+	case it.json != nil:
+		v := jsonValue(it.json, path)
+		switch x := v.(type) {
+		case nil:
+			return nil
+		case []any:
+			out := make([]Item, 0, len(x))
+			for _, e := range x {
+				out = append(out, Item{json: e})
+			}
+			return out
+		default:
+			return []Item{{json: x}}
+		}
+	}
+	return nil
+}
+
+// jsonValue is the value at a dotted path, nil when absent.
+func jsonValue(v any, path string) any {
+	if path == "" {
+		return v
+	}
+	for rest, more := path, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, ".")
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[seg]
+		case []any:
+			i, err := strconv.Atoi(seg)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// node is the element a path of element names selects, nil if none.
+func (n *xmlNode) node(path string) *xmlNode {
+	cur := n
+	for _, seg := range strings.Split(path, ".") {
+		var next *xmlNode
+		for _, c := range cur.children {
+			if c.name == seg {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		cur = next
+	}
+	return cur
+}

@@ -51,6 +51,14 @@ func New(status int, code, text string) *Error {
 // WithKind sets Kind and returns e.
 func (e *Error) WithKind(kind string) *Error { e.Kind = kind; return e }
 
+// WithExpression sets the first issue's expression and returns e.
+func (e *Error) WithExpression(expr ...string) *Error {
+	if len(e.Issues) > 0 {
+		e.Issues[0].Expression = expr
+	}
+	return e
+}
+
 // Outcome is what the renderer needs besides the issues.
 type Outcome struct {
 	// Profile, when set, is written as meta.profile.

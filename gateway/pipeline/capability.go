@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"net/http"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -40,6 +41,7 @@ func capabilityStatement(b *base, version validation.Version, built time.Time) (
 	r4 := version == validation.R4
 	type resource struct {
 		interactions map[string]bool
+		searchParams []any
 		conditional  bool
 		profiles     []string
 		operations   []map[string]any
@@ -85,6 +87,11 @@ func capabilityStatement(b *base, version validation.Version, built time.Time) (
 			res.conditional = true
 		case "search":
 			res.interactions["search-type"] = true
+			for _, name := range slices.Sorted(maps.Keys(r.cfg.SearchParams)) {
+				if !slices.ContainsFunc(res.searchParams, func(p any) bool { return p.(map[string]any)["name"] == name }) {
+					res.searchParams = append(res.searchParams, map[string]any{"name": name, "type": r.cfg.SearchParams[name]})
+				}
+			}
 		case "operation":
 			if op != nil {
 				res.operations = append(res.operations, op)
@@ -121,6 +128,9 @@ func capabilityStatement(b *base, version validation.Version, built time.Time) (
 				// STU3 has one profile reference per resource.
 				entry["profile"] = map[string]any{"reference": res.profiles[0]}
 			}
+		}
+		if len(res.searchParams) > 0 {
+			entry["searchParam"] = res.searchParams
 		}
 		if len(res.operations) > 0 {
 			entry["operation"] = res.operations

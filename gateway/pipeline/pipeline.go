@@ -45,6 +45,9 @@ func (r *Route) buildStages() []stage {
 		s = append(s, r.authenticate, r.rateLimit, r.authorize)
 	}
 	s = append(s, r.negotiateFormat)
+	if r.cfg.Interaction == "search" {
+		s = append(s, r.checkSearch)
+	}
 	if len(r.cfg.RequiredQuery) > 0 {
 		s = append(s, r.requireQuery)
 	}

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/backend"
 	"github.com/fhirgate/fhirgate/gateway/negotiate"
 	"github.com/fhirgate/fhirgate/gateway/outcome"
+	"github.com/fhirgate/fhirgate/template"
 	"github.com/fhirgate/fhirgate/validation"
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
 )
@@ -29,6 +32,18 @@ func (x *Exchange) answerResource(a *config.Answer) {
 	}
 	res, _ := v.(map[string]any)
 	b := x.base
+	if a.Bundle != nil && res != nil {
+		if a.Bundle.Type == "searchset" {
+			total := ""
+			if a.Bundle.TotalT != nil {
+				if total, err = a.Bundle.TotalT.Render(x, nil); err != nil {
+					x.fail(x.renderFailure(err))
+					return
+				}
+			}
+			x.route.finishSearchset(x, res, total)
+		}
+	}
 	fhirxml.ModelFor(b.version).TypeValues(res)
 	data, err := resourceJSON(res)
 	if err != nil {
@@ -39,11 +54,23 @@ func (x *Exchange) answerResource(a *config.Answer) {
 	if a.Profile != "" {
 		as = []string{a.Profile}
 	}
-	checked := b.parser.Check(data, false, b.cfg.ProfileSet, as)
-	for _, is := range append(checked.Base, checked.Profile...) {
-		if is.Severity == "error" || is.Severity == "fatal" {
-			x.fail(x.invalidResource(is))
-			return
+	if a.Bundle != nil {
+		as = nil // the profile is the entries'
+	}
+	if is, bad := firstError(b.parser.Check(data, false, b.cfg.ProfileSet, as)); bad {
+		x.fail(x.invalidResource(is))
+		return
+	}
+	if a.Bundle != nil && a.Profile != "" {
+		entries, _ := res["entry"].([]any)
+		for i, e := range entries {
+			r, _ := e.(map[string]any)["resource"].(map[string]any)
+			entry, _ := resourceJSON(r)
+			if is, bad := firstError(b.parser.Check(entry, false, b.cfg.ProfileSet, []string{a.Profile})); bad {
+				is.Expression = nestedPlace("Bundle.entry["+strconv.Itoa(i)+"].resource", is.Expression)
+				x.fail(x.invalidResource(is))
+				return
+			}
 		}
 	}
 	body := data
@@ -65,6 +92,25 @@ func (x *Exchange) answerResource(a *config.Answer) {
 	if x.r.Method != http.MethodHead {
 		x.w.Write(body)
 	}
+}
+
+// firstError is the first error of a validation, if any.
+func firstError(c validation.Checked) (validation.Issue, bool) {
+	for _, is := range append(c.Base, c.Profile...) {
+		if is.Severity == "error" || is.Severity == "fatal" {
+			return is, true
+		}
+	}
+	return validation.Issue{}, false
+}
+
+// nestedPlace puts an entry resource's issue location (Task.status) under
+// its place in the Bundle.
+func nestedPlace(place, expr string) string {
+	if _, rest, ok := strings.Cut(expr, "."); ok {
+		return place + "." + rest
+	}
+	return place
 }
 
 // resourceJSON writes a built resource with resourceType first, as FHIR
@@ -113,4 +159,46 @@ func (x *Exchange) invalidResource(is validation.Issue) *outcome.Error {
 		text += " (at " + is.Expression + ")"
 	}
 	return outcome.New(http.StatusBadGateway, "exception", text).WithKind("invalid_resource")
+}
+
+// Items implements template.Lists: the repeated elements of the backend's
+// answer (${body.…}) for a resource template's $each.
+func (x *Exchange) Items(ref template.Ref) []template.Values {
+	if ref.Source != "body" || x.resp == nil {
+		return nil
+	}
+	return itemValues(x, x.resp.Items(ref.Key))
+}
+
+// itemScope answers the source item for one repeated element and every
+// other source as its parent.
+type itemScope struct {
+	parent template.Values
+	item   backend.Item
+}
+
+func itemValues(parent template.Values, items []backend.Item) []template.Values {
+	out := make([]template.Values, len(items))
+	for i, it := range items {
+		out[i] = itemScope{parent: parent, item: it}
+	}
+	return out
+}
+
+func (s itemScope) Value(r template.Ref) (string, bool) {
+	if r.Source == template.ItemSource {
+		return s.item.Field(r.Key)
+	}
+	return s.parent.Value(r)
+}
+
+// Items: items of the item ($each: item.lines), or of the parent.
+func (s itemScope) Items(r template.Ref) []template.Values {
+	if r.Source == template.ItemSource {
+		return itemValues(s, s.item.Items(r.Key))
+	}
+	if l, ok := s.parent.(template.Lists); ok {
+		return l.Items(r)
+	}
+	return nil
 }

@@ -2,8 +2,8 @@ package pipeline
 
 import (
 	"encoding/json"
-	"net/http"
 	"maps"
+	"net/http"
 	"slices"
 	"strconv"
 	"time"

@@ -30,8 +30,23 @@ func runServer(t *testing.T, serverYAML, baseExtra string, backendURL string) st
 	return fhir
 }
 
-// runServerAdmin is runServer returning the admin address too.
+// runServerAdmin is runServer returning the admin address too. The free
+// ports it picks may be taken by a parallel test before the server binds
+// them: then it tries again with others.
 func runServerAdmin(t *testing.T, serverYAML, baseExtra string, backendURL string) (string, string) {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		addr, admin, err := startServer(t, serverYAML, baseExtra, backendURL)
+		if err == nil {
+			return addr, admin
+		}
+		if attempt == 4 {
+			t.Fatalf("server did not start: %v", err)
+		}
+	}
+}
+
+func startServer(t *testing.T, serverYAML, baseExtra string, backendURL string) (string, string, error) {
 	t.Helper()
 	key, _ := publicKeyPEM(t)
 	dir := t.TempDir()
@@ -55,17 +70,23 @@ func runServerAdmin(t *testing.T, serverYAML, baseExtra string, backendURL strin
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !srv.ready.Load() {
+		select {
+		case err := <-done: // a port was taken meanwhile
+			cancel()
+			return "", "", err
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("server not ready")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return addr, admin
+	t.Cleanup(func() { cancel(); <-done })
+	return addr, admin, nil
 }
 
 // TestPprofOnlyWhenAsked: the profiler is on the admin listener with

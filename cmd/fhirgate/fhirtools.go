@@ -22,8 +22,9 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ver := fs.String("version", "", "FHIR version: stu3 or r4 (required)")
-	var packages, profiles, as listFlag
+	var packages, dirs, profiles, as listFlag
 	fs.Var(&packages, "package", "FHIR package (.tgz) with profiles, ValueSets, CodeSystems (repeatable)")
+	fs.Var(&dirs, "profiles", "directory of conformance resources (JSON), as a base's profiles in routes.yaml (repeatable)")
 	fs.Var(&profiles, "profile", "StructureDefinition file with a snapshot (repeatable)")
 	fs.Var(&as, "as", "profile URL to validate against when the instance declares none in meta.profile (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -36,6 +37,14 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	set := profile.NewSet()
 	for _, f := range packages {
 		pkg, err := profile.LoadPackage(f)
+		if err != nil {
+			fmt.Fprintln(stderr, "fhirgate validate:", err)
+			return 1
+		}
+		set.AddPackage(pkg)
+	}
+	for _, d := range dirs {
+		pkg, err := profile.LoadDir(d)
 		if err != nil {
 			fmt.Fprintln(stderr, "fhirgate validate:", err)
 			return 1

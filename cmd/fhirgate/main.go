@@ -25,7 +25,7 @@ import (
 const usage = `usage:
   fhirgate serve [--config routes.yaml]   run the gateway
   fhirgate check FILE                     check a configuration file
-  fhirgate validate --version stu3|r4 FILE...
+  fhirgate validate --version stu3|r4 [--profiles DIR] [--package TGZ] [--profile SD] [--as URL] FILE...
                                           validate resources; one OperationOutcome per file
   fhirgate convert --version stu3|r4 --to json|xml [--force] FILE
                                           convert a resource between JSON and XML

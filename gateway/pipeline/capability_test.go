@@ -65,7 +65,7 @@ func TestCapabilityStatementContent(t *testing.T) {
 		restOps string
 	}{
 		"/erp":   {"4.0.1", `{"operation":[{"definition":"https://gematik.de/fhir/erp/OperationDefinition/AbortOperationDefinition","name":"abort"}],"type":"Task"}`, ""},
-		"/twiin": {"3.0.2", `{"conditionalUpdate":true,"interaction":[{"code":"update"},{"code":"create"}],"profile":{"reference":"https://fhirgate.example/fhir/twiin/StructureDefinition/notification-task"},"type":"Task"}`, ""},
+		"/twiin": {"3.0.2", `{"conditionalUpdate":true,"interaction":[{"code":"read"},{"code":"update"},{"code":"create"},{"code":"search-type"}],"profile":{"reference":"https://fhirgate.example/fhir/twiin/StructureDefinition/notification-task"},"searchParam":[{"name":"identifier","type":"token"}],"type":"Task"}`, ""},
 	}
 	for _, b := range defaultTable(t).bases {
 		w, ok := want[b.prefix]

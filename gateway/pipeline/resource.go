@@ -61,12 +61,18 @@ func (x *Exchange) answerResource(a *config.Answer) {
 		x.fail(x.invalidResource(is))
 		return
 	}
-	if a.Bundle != nil && a.Profile != "" {
+	if a.Bundle != nil {
+		// Each entry against the answer's profile, or the profiles it
+		// declares (meta.profile), as a request body would be.
 		entries, _ := res["entry"].([]any)
 		for i, e := range entries {
 			r, _ := e.(map[string]any)["resource"].(map[string]any)
 			entry, _ := resourceJSON(r)
-			if is, bad := firstError(b.parser.Check(entry, false, b.cfg.ProfileSet, []string{a.Profile})); bad {
+			var entryAs []string
+			if a.Profile != "" {
+				entryAs = []string{a.Profile}
+			}
+			if is, bad := firstError(b.parser.Check(entry, false, b.cfg.ProfileSet, entryAs)); bad {
 				is.Expression = nestedPlace("Bundle.entry["+strconv.Itoa(i)+"].resource", is.Expression)
 				x.fail(x.invalidResource(is))
 				return

@@ -87,7 +87,7 @@ func startStack(t *testing.T) *stack {
 		"requests: 20\n      per: 1s\n      burst: 40", "requests: 100000\n      per: 1s\n      burst: 100000",
 		"  max_body_bytes: 1048576\n", "  max_body_bytes: 1048576\n  read_timeout: 1s\n",
 		// A client value in a backend header, to attack it with CR/LF.
-		"          path: /gtk/v2/notifications\n", "          path: /gtk/v2/notifications\n          headers: {X-Notification-Id: \"${resource.identifier.value}\"}\n",
+		"          path: /gtk/v2/notifications\n          body:\n", "          path: /gtk/v2/notifications\n          headers: {X-Notification-Id: \"${resource.identifier.value}\"}\n          body:\n",
 		// Any id reaches the backend call, to attack the path template.
 		"            format: prescription-id\n", "            format: regex\n            pattern: \".*\"\n",
 	)

@@ -33,6 +33,15 @@ import (
 //	409 {"errorCode":"GTK-E-131","message":…}      already pulled
 //	400 {"errorCode":"GTK-E-100"|"GTK-E-132","message":…}
 //
+//	GET  /gtk/v2/notifications/{notificationId}
+//	200 {"notificationId":…,"revision":…,"status":"active|pulled|cancelled",
+//	     "system":…,"value":…,"fields":{…as registered, credentials left out}}
+//	404 {"errorCode":"GTK-E-140","message":…}      unknown id
+//
+//	GET  /gtk/v2/notifications?mode=&system=&value=   (mode as in a cancellation; default exact)
+//	200 {"count":n,"notifications":[…as above…]}
+//	400 {"errorCode":"GTK-E-100","message":…}
+//
 // Faults set through /admin/fault apply before any processing, so a
 // request that meets one changes nothing.
 func Handler(s *Store, f *Faults) http.Handler {
@@ -65,7 +74,48 @@ func Handler(s *Store, f *Faults) http.Handler {
 		}
 		writeResult(w, s.Cancel(in.Match.Mode, in.Match.System, in.Match.Value, in.Record.System, in.Record.Value))
 	})
+	mux.HandleFunc("GET /gtk/v2/notifications/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if f.apply(w, r) {
+			return
+		}
+		n, ok := s.Get(r.PathValue("id"))
+		if !ok {
+			refuse(w, http.StatusNotFound, Result{Refusal: "GTK-E-140", Message: "no notification with this id"})
+			return
+		}
+		writeJSON(w, http.StatusOK, readView(n))
+	})
+	mux.HandleFunc("GET /gtk/v2/notifications", func(w http.ResponseWriter, r *http.Request) {
+		if f.apply(w, r) {
+			return
+		}
+		q := r.URL.Query()
+		hits, ok := s.Search(q.Get("mode"), q.Get("system"), q.Get("value"))
+		if !ok || (q.Get("value") == "" && q.Get("mode") != "system-only") {
+			refuse(w, http.StatusBadRequest, Result{Refusal: "GTK-E-100", Message: "a search needs mode (exact, any-system, no-system, system-only) and value"})
+			return
+		}
+		list := make([]any, 0, len(hits))
+		for _, n := range hits {
+			list = append(list, readView(n))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"count": len(hits), "notifications": list})
+	})
 	return mux
+}
+
+// readView is a record as the read API shows it: the registration's fields
+// without the authorization base, which is a credential of the pull and
+// is never read back.
+func readView(n Notification) map[string]any {
+	fields := map[string]any{}
+	for k, v := range n.Fields {
+		if k != "authorizationBase" {
+			fields[k] = v
+		}
+	}
+	return map[string]any{"notificationId": n.ID, "revision": n.Revision, "status": n.Status,
+		"system": n.System, "value": n.Value, "fields": fields}
 }
 
 // writeResult answers a registration or cancellation: malformed requests

@@ -198,3 +198,34 @@ func (s *Store) Cancel(mode, system, value, recordSystem, recordValue string) Re
 	}
 	return Result{Outcome: "CANCELLED", Record: n}
 }
+
+// Get returns a copy of the record with id.
+func (s *Store) Get(id string) (Notification, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.byID[id]
+	if n == nil {
+		return Notification{}, false
+	}
+	return *n, true
+}
+
+// Search returns copies of the records a token selects (modes as Cancel;
+// "" is exact), in id order.
+func (s *Store) Search(mode, system, value string) ([]Notification, bool) {
+	if mode == "" {
+		mode = "exact"
+	}
+	switch mode {
+	case "exact", "any-system", "no-system", "system-only":
+	default:
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Notification
+	for _, n := range s.find(mode, system, value) {
+		out = append(out, *n)
+	}
+	return out, true
+}

@@ -98,7 +98,7 @@ func newFixture(t *testing.T, backendURL string, spy *backendSpy, opts ...Option
 
 // newFixtureRoutes is newFixture with a configuration of the test's own
 // (testRoutes edited; key.pem is written beside it).
-func newFixtureRoutes(t *testing.T, routes string, spy *backendSpy, opts ...Option) *fixture {
+func newFixtureRoutes(t testing.TB, routes string, spy *backendSpy, opts ...Option) *fixture {
 	t.Helper()
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	dir := t.TempDir()

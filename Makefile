@@ -45,6 +45,7 @@ fmt-check:
 test: fmt-check vet chart-test
 	scripts/install-prometheus.sh
 	scripts/install-redis.sh
+	scripts/install-fhirclient.sh
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/test/')
 	$(GO) test -count=1 -p 1 ./test/...
 	BUDGET=count FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh

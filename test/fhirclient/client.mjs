@@ -1,0 +1,79 @@
+// Drives fhirgate with fhir-kit-client, as a FHIR application would:
+// CapabilityStatement, create, read, search, conditional update (Twiin),
+// the $abort operation (E-Rezept), and an error answer. Prints one line
+// per step ("ok <step> …"); any surprise throws and exits non-zero.
+// Environment: TWIIN, ERP (base URLs), GTK, SIM (the simulators, for
+// demo tokens).
+import { Client } from 'fhir-kit-client';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const token = async (url) => (await (await fetch(url)).text()).trim();
+const check = (cond, what, got) => {
+  if (!cond) throw new Error(`${what}: got ${JSON.stringify(got)}`);
+};
+
+const ident = 'urn:uuid:7e3c1c59-4b7e-4c8f-9a3c-0d1b2c3d4e5f';
+const tanp = 'https://www.twiin.nl/tanp/CodeSystem/tanp-codes';
+const party = (value) => ({ identifier: { system: 'http://fhir.nl/fhir/NamingSystem/ura', value } });
+const notification = {
+  resourceType: 'Task',
+  identifier: [{ system: 'urn:ietf:rfc:3986', value: ident }],
+  groupIdentifier: { system: 'urn:ietf:rfc:3986', value: 'urn:uuid:484639e6-e647-464c-8722-6e8a73cda4e0' },
+  status: 'requested',
+  intent: 'proposal',
+  code: { coding: [{ system: tanp, code: 'pull-notification' }] },
+  for: { identifier: { system: 'http://fhir.nl/fhir/NamingSystem/bsn', value: '172642863' } },
+  requester: { agent: party('sending-gtk'), onBehalfOf: party('12345678') },
+  owner: party('87654321'),
+  input: [
+    { type: { coding: [{ system: tanp, code: 'authorization-base' }] }, valueString: 'c2VjcmV0LXRva2Vu' },
+    { type: { coding: [{ system: tanp, code: 'read-resource' }] }, valueReference: { reference: 'Observation/123' } },
+  ],
+};
+const cancellation = {
+  resourceType: 'Task',
+  identifier: [{ system: 'urn:ietf:rfc:3986', value: ident }],
+  status: 'cancelled',
+  intent: 'proposal',
+};
+
+const twiin = new Client({ baseUrl: env('TWIIN'), bearerToken: await token(`${env('GTK')}/demo/token?sub=sending-gtk-1`) });
+
+const cs = await twiin.capabilityStatement();
+const task = cs.rest[0].resource.find((r) => r.type === 'Task');
+const codes = task.interaction.map((i) => i.code);
+check(cs.fhirVersion === '3.0.2' && ['read', 'create', 'update', 'search-type'].every((c) => codes.includes(c)), 'CapabilityStatement', codes);
+console.log('ok capabilities', codes.join(','));
+
+await twiin.create({ resourceType: 'Task', body: notification });
+console.log('ok create');
+
+const search = await twiin.search({ resourceType: 'Task', searchParams: { identifier: `urn:ietf:rfc:3986|${ident}` } });
+check(search.resourceType === 'Bundle' && search.type === 'searchset' && search.total === 1 && search.entry.length === 1, 'search', search);
+const id = search.entry[0].resource.id;
+console.log('ok search', id);
+
+const read = await twiin.read({ resourceType: 'Task', id });
+check(read.status === 'requested' && read.identifier[0].value === ident && !JSON.stringify(read).includes('authorization-base'), 'read', read);
+console.log('ok read', read.status);
+
+await twiin.update({ resourceType: 'Task', searchParams: { identifier: `urn:ietf:rfc:3986|${ident}` }, body: cancellation });
+const after = await twiin.read({ resourceType: 'Task', id });
+check(after.status === 'cancelled', 'read after the conditional update', after);
+console.log('ok conditional-update', after.status);
+
+try {
+  await twiin.read({ resourceType: 'Task', id: 'ntf-999999' });
+  throw new Error('read of an unknown id succeeded');
+} catch (e) {
+  check(e.response && e.response.status === 404 && e.response.data.resourceType === 'OperationOutcome', 'unknown id', e.response);
+  console.log('ok not-found', e.response.data.issue[0].code);
+}
+
+const erp = new Client({ baseUrl: env('ERP'), bearerToken: await token(`${env('SIM')}/demo/token?role=insured&idNummer=X110000004`) });
+await erp.operation({ resourceType: 'Task', id: '160.000.000.000.104.36', name: 'abort' });
+console.log('ok $abort');

@@ -126,8 +126,18 @@ func newFixtureRoutes(t testing.TB, routes string, spy *backendSpy, opts ...Opti
 
 func (f *fixture) post(t *testing.T, path string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, f.gw.URL+path, nil)
+	return f.send(t, http.MethodPost, path)
+}
+
+// send makes a request with the fixture's token and extra headers (name,
+// value pairs) and returns the answer with its body read.
+func (f *fixture) send(t *testing.T, method, path string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.gw.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+f.token)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

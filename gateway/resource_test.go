@@ -70,17 +70,7 @@ func TestResourceAnswers(t *testing.T) {
 	}))
 	defer be.Close()
 	f := newFixtureRoutes(t, strings.Replace(readRoutes, "BACKEND", be.URL, 1), nil)
-	get := func(path string) (*http.Response, string) {
-		req, _ := http.NewRequest(http.MethodGet, f.gw.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+f.token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
-	}
+	get := func(path string) (*http.Response, string) { return f.send(t, http.MethodGet, path) }
 	parser, _ := validation.NewParser(validation.R4)
 
 	answer = `{"prescriptionId":"160.000.000.000.000.01","state":"OPEN","prio":"urgent","created":"2026-11-30T10:00:00+01:00","count":3,"flag":true}`

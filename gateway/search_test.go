@@ -72,20 +72,10 @@ func TestSearchBundles(t *testing.T) {
 			}
 			f := newFixtureRoutes(t, strings.NewReplacer("BACKEND", be.URL, "ENTRIES", entries).Replace(searchRoutes), nil)
 			get := func(path string, header ...string) (int, map[string]any, string) {
-				req, _ := http.NewRequest(http.MethodGet, f.gw.URL+path, nil)
-				req.Header.Set("Authorization", "Bearer "+f.token)
-				for i := 0; i+1 < len(header); i += 2 {
-					req.Header.Set(header[i], header[i+1])
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				b, _ := io.ReadAll(resp.Body)
+				resp, raw := f.send(t, http.MethodGet, path, header...)
 				var m map[string]any
-				json.Unmarshal(b, &m)
-				return resp.StatusCode, m, string(b)
+				json.Unmarshal([]byte(raw), &m)
+				return resp.StatusCode, m, raw
 			}
 			parser, _ := validation.NewParser(validation.R4)
 

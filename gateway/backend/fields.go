@@ -70,23 +70,7 @@ func (r *Response) parseBody() {
 }
 
 func jsonField(v any, path string) (string, bool) {
-	for rest, more := path, true; more; {
-		var seg string
-		seg, rest, more = strings.Cut(rest, ".")
-		switch x := v.(type) {
-		case map[string]any:
-			v = x[seg]
-		case []any:
-			i, err := strconv.Atoi(seg)
-			if err != nil || i < 0 || i >= len(x) {
-				return "", false
-			}
-			v = x[i]
-		default:
-			return "", false
-		}
-	}
-	switch x := v.(type) {
+	switch x := jsonValue(v, path).(type) {
 	case string:
 		return x, true
 	case json.Number:
@@ -196,8 +180,6 @@ func (it Item) Field(path string) (string, bool) {
 			return strings.TrimSpace(it.xml.text.String()), true
 		}
 		return it.xml.field(path)
-	case path == "":
-		return jsonField(map[string]any{"": it.json}, "")
 	}
 	return jsonField(it.json, path)
 }

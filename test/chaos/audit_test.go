@@ -6,11 +6,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fhirgate/fhirgate/test/procs"
 )
 
 // startAuditedGateway runs the gateway with its audit trail written to
@@ -181,32 +184,19 @@ func TestAuditFullDisk(t *testing.T) {
 	}
 }
 
-func metricsPage(t *testing.T, g *gateway) string {
-	t.Helper()
-	resp, err := http.Get(g.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		b.WriteString(sc.Text())
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
+func metricsPage(t *testing.T, g *gateway) string { return procs.Scrape(t, g.admin) }
 
+// sample is a sample's value in a /metrics page, -1 when absent.
 func sample(page, name string) float64 {
-	for _, line := range strings.Split(page, "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			var f float64
-			if err := json.Unmarshal([]byte(v), &f); err == nil {
-				return f
-			}
-		}
+	v, ok := procs.Sample(page, name)
+	if !ok {
+		return -1
 	}
-	return -1
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return -1
+	}
+	return f
 }
 
 func grepLines(page, prefix string) string {

@@ -3,6 +3,7 @@ package validation
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,35 +108,73 @@ func rootType(res map[string]any) string {
 	return t
 }
 
-// eachNestedResource calls f for every resource below res (any object
-// with a resourceType), with its FHIRPath place from the root.
-func eachNestedResource(v any, path string, f func(place string, res map[string]any)) {
-	switch x := v.(type) {
-	case map[string]any:
-		for key, c := range x {
+// eachNestedResource calls f for every resource below root (any object
+// with a resourceType), with its FHIRPath place (rootPath, then
+// .key and [i] steps), in place order. The walk allocates nothing until it
+// finds one: places are written only for what it finds, as most bodies
+// hold no nested resource.
+func eachNestedResource(root map[string]any, rootPath string, f func(place string, res map[string]any)) {
+	type found struct {
+		place string
+		res   map[string]any
+	}
+	var hits []found
+	var stack []step
+	var walk func(obj map[string]any)
+	visit := func(c any) {
+		if o, ok := c.(map[string]any); ok {
+			if _, ok := o["resourceType"].(string); ok {
+				hits = append(hits, found{placeOf(rootPath, stack), o})
+			}
+			walk(o)
+		}
+	}
+	walk = func(obj map[string]any) {
+		for key, c := range obj {
 			if key == "resourceType" || strings.HasPrefix(key, "_") {
 				continue
 			}
-			p := path + "." + key
 			switch y := c.(type) {
 			case map[string]any:
-				if _, ok := y["resourceType"].(string); ok {
-					f(p, y)
-				}
-				eachNestedResource(y, p, f)
+				stack = append(stack, step{key, -1})
+				visit(y)
+				stack = stack[:len(stack)-1]
 			case []any:
 				for i, item := range y {
-					ip := p + "[" + strconv.Itoa(i) + "]"
-					if o, ok := item.(map[string]any); ok {
-						if _, ok := o["resourceType"].(string); ok {
-							f(ip, o)
-						}
-						eachNestedResource(o, ip, f)
-					}
+					stack = append(stack, step{key, i})
+					visit(item)
+					stack = stack[:len(stack)-1]
 				}
 			}
 		}
 	}
+	walk(root)
+	slices.SortFunc(hits, func(a, b found) int { return strings.Compare(a.place, b.place) })
+	for _, h := range hits {
+		f(h.place, h.res)
+	}
+}
+
+// step is one element of a place: a key, and an index for a list item
+// (-1 for none).
+type step struct {
+	key   string
+	index int
+}
+
+func placeOf(root string, steps []step) string {
+	var b strings.Builder
+	b.WriteString(root)
+	for _, s := range steps {
+		b.WriteByte('.')
+		b.WriteString(s.key)
+		if s.index >= 0 {
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(s.index))
+			b.WriteByte(']')
+		}
+	}
+	return b.String()
 }
 
 // resourceInvariantIssues evaluates one resource's core invariants; place

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -426,13 +427,7 @@ func (l *loader) limitStore(path string, s *LimitStore) {
 	case s.Timeout < 0 || s.Timeout.D() > time.Second:
 		l.errorf(path+".timeout", "must be between 0 and 1s (each limited request may wait this long)")
 	}
-	switch s.OnFailure {
-	case "":
-		s.OnFailure = "local"
-	case "local", "closed":
-	default:
-		l.errorf(path+".on_failure", "must be local or closed, not %q", s.OnFailure)
-	}
+	l.oneOf(path+".on_failure", &s.OnFailure, "local", "closed")
 }
 
 // ApplyBackendDefaults checks a backend built in code (tests, embedding)
@@ -985,6 +980,19 @@ func singleRef(s string) bool {
 
 var xmlName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
+// oneOf checks a setting that takes one of a few words: empty becomes
+// the first (the default), anything else not listed is an error
+// ("must be a or b, not …").
+func (l *loader) oneOf(path string, v *string, words ...string) {
+	switch {
+	case *v == "":
+		*v = words[0]
+	case !slices.Contains(words, *v):
+		list := strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+		l.errorf(path, "must be %s, not %q", list, *v)
+	}
+}
+
 // parse compiles a template with the value maps in scope (l.maps).
 func (l *loader) parse(s string, refs func(template.Ref) error) (*template.Template, error) {
 	return template.ParseWith(s, template.Options{Check: refs, Maps: l.maps})
@@ -1136,13 +1144,7 @@ func (l *loader) bundleAnswer(path string, b *Base, a *Answer, refs func(templat
 		l.errorf(path+".bundle", "an answer has a resource or a bundle, not both")
 		return
 	}
-	switch bd.Type {
-	case "":
-		bd.Type = "searchset"
-	case "searchset", "collection":
-	default:
-		l.errorf(path+".bundle.type", "must be searchset or collection, not %q", bd.Type)
-	}
+	l.oneOf(path+".bundle.type", &bd.Type, "searchset", "collection")
 	if r := template.ParseRef(bd.Entries); r.Source != "body" || r.Key == "" {
 		l.errorf(path+".bundle.entries", "must name a repeated element of the answer (body.…), not %q", bd.Entries)
 	}
@@ -1295,20 +1297,8 @@ func (l *loader) audit(a *Audit) {
 			l.errorf("audit.output", "directory of %s does not exist", a.Output)
 		}
 	}
-	switch a.Format {
-	case "":
-		a.Format = "json"
-	case "json", "fhir":
-	default:
-		l.errorf("audit.format", "must be json or fhir, not %q", a.Format)
-	}
-	switch a.OnFailure {
-	case "":
-		a.OnFailure = "refuse"
-	case "refuse", "continue":
-	default:
-		l.errorf("audit.on_failure", "must be refuse or continue, not %q", a.OnFailure)
-	}
+	l.oneOf("audit.format", &a.Format, "json", "fhir")
+	l.oneOf("audit.on_failure", &a.OnFailure, "refuse", "continue")
 	if a.Sync && (a.Output == "stderr" || a.Output == "stdout" || a.Output == "none") {
 		l.errorf("audit.sync", "needs a file output (output is %s)", a.Output)
 	}

@@ -99,17 +99,9 @@ func (n *xmlNode) field(path string) (string, bool) {
 			}
 			return "", false
 		}
-		var next *xmlNode
-		for _, c := range cur.children {
-			if c.name == seg {
-				next = c
-				break
-			}
-		}
-		if next == nil {
+		if cur = cur.child(seg); cur == nil {
 			return "", false
 		}
-		cur = next
 	}
 	return strings.TrimSpace(cur.text.String()), true
 }
@@ -262,17 +254,19 @@ func jsonValue(v any, path string) any {
 func (n *xmlNode) node(path string) *xmlNode {
 	cur := n
 	for _, seg := range strings.Split(path, ".") {
-		var next *xmlNode
-		for _, c := range cur.children {
-			if c.name == seg {
-				next = c
-				break
-			}
-		}
-		if next == nil {
+		if cur = cur.child(seg); cur == nil {
 			return nil
 		}
-		cur = next
 	}
 	return cur
+}
+
+// child is the first child element named name, nil if none.
+func (n *xmlNode) child(name string) *xmlNode {
+	for _, c := range n.children {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
 }

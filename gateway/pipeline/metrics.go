@@ -257,32 +257,34 @@ func statusClass(status int) string {
 // at each scrape; l nil (audit.output none) exposes them at zero. Called
 // once per registry.
 func (m *Metrics) WatchAudit(l *audit.Log) {
-	stat := func(f func(audit.Stats) float64) func() float64 {
-		return func() float64 { return f(l.Stats()) }
-	}
-	m.Registry.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fhirgate_audit_records_total",
-			Help: "Audit records committed (written, or retained while the output fails)."},
-			stat(func(s audit.Stats) float64 { return float64(s.Records) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fhirgate_audit_writes_total",
-			Help: "Write calls to the audit output; each carries the records of the requests that finished meanwhile."},
-			stat(func(s audit.Stats) float64 { return float64(s.Batches) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fhirgate_audit_write_errors_total",
-			Help: "Write calls to the audit output that failed."},
-			stat(func(s audit.Stats) float64 { return float64(s.WriteErrors) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fhirgate_audit_dropped_records_total",
-			Help: "Audit records dropped because the memory for unwritten records was full."},
-			stat(func(s audit.Stats) float64 { return float64(s.Dropped) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fhirgate_audit_retained_bytes",
-			Help: "Bytes of audit records waiting to be written."},
-			stat(func(s audit.Stats) float64 { return float64(s.RetainedBytes) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fhirgate_audit_failing",
-			Help: "1 while audit records cannot be written (with audit.on_failure refuse, requests are not forwarded)."},
-			stat(func(s audit.Stats) float64 {
+	for _, s := range []struct {
+		name, help string
+		gauge      bool
+		value      func(audit.Stats) float64
+	}{
+		{"fhirgate_audit_records_total", "Audit records committed (written, or retained while the output fails).", false,
+			func(s audit.Stats) float64 { return float64(s.Records) }},
+		{"fhirgate_audit_writes_total", "Write calls to the audit output; each carries the records of the requests that finished meanwhile.", false,
+			func(s audit.Stats) float64 { return float64(s.Batches) }},
+		{"fhirgate_audit_write_errors_total", "Write calls to the audit output that failed.", false,
+			func(s audit.Stats) float64 { return float64(s.WriteErrors) }},
+		{"fhirgate_audit_dropped_records_total", "Audit records dropped because the memory for unwritten records was full.", false,
+			func(s audit.Stats) float64 { return float64(s.Dropped) }},
+		{"fhirgate_audit_retained_bytes", "Bytes of audit records waiting to be written.", true,
+			func(s audit.Stats) float64 { return float64(s.RetainedBytes) }},
+		{"fhirgate_audit_failing", "1 while audit records cannot be written (with audit.on_failure refuse, requests are not forwarded).", true,
+			func(s audit.Stats) float64 {
 				if s.Failing {
 					return 1
 				}
 				return 0
-			})),
-	)
+			}},
+	} {
+		read := func() float64 { return s.value(l.Stats()) }
+		if s.gauge {
+			m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: s.name, Help: s.help}, read))
+		} else {
+			m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: s.name, Help: s.help}, read))
+		}
+	}
 }

@@ -253,12 +253,8 @@ func (t *Template) Render(v Values, esc Escape) (string, error) {
 
 // Lookup returns the first present, non-empty alternative.
 func Lookup(v Values, refs ...Ref) (string, bool) {
-	for _, r := range refs {
-		if s, ok := v.Value(r); ok && s != "" {
-			return s, true
-		}
-	}
-	return "", false
+	s, _ := lookupRef(v, refs)
+	return s, s != ""
 }
 
 // lookupRef is Lookup that also says which alternative answered.

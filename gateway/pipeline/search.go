@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -74,10 +75,10 @@ func (r *Route) finishSearchset(x *Exchange, bundle map[string]any, total string
 	n := len(entries)
 	if total != "" {
 		if _, err := strconv.Atoi(total); err == nil {
-			bundle["total"] = jsonNumber(total)
+			bundle["total"] = json.Number(total)
 		}
 	} else {
-		bundle["total"] = jsonNumber(strconv.Itoa(n))
+		bundle["total"] = json.Number(strconv.Itoa(n))
 	}
 	q := x.queryValues()
 	if q.Get("_summary") == "count" {
@@ -102,8 +103,3 @@ func (r *Route) finishSearchset(x *Exchange, bundle map[string]any, total string
 	}
 	bundle["link"] = []any{map[string]any{"relation": "self", "url": self}}
 }
-
-// jsonNumber writes a whole number as a JSON number.
-type jsonNumber string
-
-func (n jsonNumber) MarshalJSON() ([]byte, error) { return []byte(n), nil }

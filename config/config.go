@@ -516,6 +516,21 @@ type Route struct {
 	// _count, _summary) is ignored and left out of the self link, or, with
 	// the request header Prefer: handling=strict, refused (400).
 	SearchParams map[string]string `yaml:"search_params"`
+	// InvalidSearch answers a declared parameter whose value is not of
+	// its type (date: an optional prefix eq, ne, gt, lt, ge, le, sa, eb,
+	// ap and a FHIR date, dateTime or instant; number: an optional
+	// prefix and a decimal; token: not empty). 400
+	// "invalid value for search parameter '${search.param}'".
+	InvalidSearch *Answer `yaml:"invalid_search"`
+	// Paging, on a search route, pages through the matches: the page's
+	// size and start reach the backend as ${search.count} and
+	// ${search.offset}, and the searchset carries first, prev, next and
+	// last links. Without it, _count only cuts the entries the backend
+	// gave.
+	Paging *Paging `yaml:"paging"`
+	// Sort, on a search route, accepts _sort and hands it to the backend
+	// as ${search.sort}.
+	Sort *Sort `yaml:"sort"`
 	// RequiredQuery names query parameters that must be present.
 	RequiredQuery []string `yaml:"required_query"`
 	// MissingQuery answers a request lacking one. 400
@@ -549,6 +564,34 @@ type Route struct {
 	// An answer no rule matches becomes 502. A 2xx answer is only allowed
 	// on a rule that requires a 2xx backend status.
 	Responses []*Rule `yaml:"responses"`
+}
+
+// Paging is how a search route pages. _count and the offset parameter
+// are whole numbers; anything else is a 400 whose text says what is wrong
+// with which parameter ("invalid numeric format in _count", "trailing
+// characters are not permitted in a numerical argument: _count", "_count
+// can not be negative", "_count value out of range", "_count zero is not
+// supported" — a count of matches is _summary=count).
+type Paging struct {
+	// DefaultCount is the page size when the request names none. Required.
+	DefaultCount int `yaml:"default_count"`
+	// MaxCount cuts larger _count values (silently, as FHIR allows a
+	// server to). Default DefaultCount.
+	MaxCount int `yaml:"max_count"`
+	// Offset is the query parameter of the page's zero-based start, e.g.
+	// __offset (E-Rezept). Default _offset.
+	Offset string `yaml:"offset"`
+}
+
+// Sort is how a search route sorts.
+type Sort struct {
+	// Keys maps each _sort key the route accepts (a search parameter
+	// name) to the backend's name for it. Keys not listed are ignored and
+	// left out of the links.
+	Keys map[string]string `yaml:"keys"`
+	// Default is the _sort used when the request gives none (e.g.
+	// authored-on); it is not written into the links.
+	Default string `yaml:"default"`
 }
 
 // Request describes the FHIR resource of a request body.
@@ -610,6 +653,9 @@ type Check struct {
 	Pattern string `yaml:"pattern"`
 	// Fail is the answer when the value does not conform. Status required.
 	Fail Answer `yaml:"fail"`
+	// Roles, when set, limits the check to callers with one of these
+	// roles; others skip it.
+	Roles []string `yaml:"roles"`
 }
 
 // Operation names the OperationDefinition of a route.

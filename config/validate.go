@@ -40,7 +40,7 @@ import (
 //	body.<path>         (responses) a field of the backend's JSON or XML body
 //	response_header.<Name> (responses) a header of the backend's answer
 var (
-	requestSources  = []string{"path", "query", "header", "claim", "role", "subject", "request", "token"}
+	requestSources  = []string{"path", "query", "header", "claim", "role", "subject", "request", "token", "search"}
 	responseSources = append(append([]string{}, requestSources...), "status", "body", "response_header")
 	requestKeys     = map[string]bool{"id": true, "base": true, "method": true, "content_type": true}
 	tokenParts      = map[string]bool{"system": true, "value": true, "mode": true}
@@ -738,6 +738,42 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 			l.errorf(path+".search_params."+name, "a result parameter (_…) is not declared here")
 		}
 	}
+	if r.Interaction != "search" && (r.Paging != nil || r.Sort != nil || r.InvalidSearch != nil) {
+		l.errorf(path, "paging, sort and invalid_search belong to a search route")
+	}
+	if p := r.Paging; p != nil {
+		if p.DefaultCount <= 0 {
+			l.errorf(path+".paging.default_count", "must be 1 or more")
+		}
+		if p.MaxCount == 0 {
+			p.MaxCount = p.DefaultCount
+		}
+		if p.MaxCount < p.DefaultCount {
+			l.errorf(path+".paging.max_count", "must not be below default_count")
+		}
+		if p.Offset == "" {
+			p.Offset = "_offset"
+		}
+		if r.SearchParams[p.Offset] != "" {
+			l.errorf(path+".paging.offset", "%s is a search parameter of the route", p.Offset)
+		}
+	}
+	if so := r.Sort; so != nil {
+		if len(so.Keys) == 0 {
+			l.errorf(path+".sort.keys", "at least one key is required")
+		}
+		for _, k := range sortedKeys(so.Keys) {
+			if v := so.Keys[k]; v == "" || strings.HasPrefix(v, "-") || strings.Contains(v, ",") {
+				l.errorf(path+".sort.keys."+k, "must name the backend's key (no comma, no leading -)")
+			}
+		}
+		if d := strings.TrimPrefix(so.Default, "-"); d != "" && so.Keys[d] == "" {
+			l.errorf(path+".sort.default", "%q is not among sort.keys", so.Default)
+		}
+	}
+	if r.Interaction == "search" {
+		l.answerWith(path+".invalid_search", defaultAnswer(&r.InvalidSearch, &Answer{Status: 400, Text: "invalid value for search parameter '${search.param}'"}), check(requestSources))
+	}
 	for i, q := range r.RequiredQuery {
 		if q == "" {
 			l.errorf(fmt.Sprintf("%s.required_query[%d]", path, i), "must not be empty")
@@ -800,6 +836,11 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 	l.answerWith(path+".format.not_acceptable", defaultAnswer(&f.NotAcceptable, &Answer{Status: 406, Text: "Requested format '${format}' cannot be provided"}), check(requestSources, "format"))
 	for i, ch := range r.Checks {
 		l.check(fmt.Sprintf("%s.checks[%d]", path, i), i, ch, check(requestSources))
+		if ch != nil {
+			for j, role := range ch.Roles {
+				roleKnown(fmt.Sprintf("%s.checks[%d].roles[%d]", path, i, j), role)
+			}
+		}
 	}
 	if op := r.Operation; op != nil {
 		if op.Definition == "" {
@@ -841,6 +882,9 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 // answers lists every Answer of a route, for filling in issue codes.
 func (r *Route) answers() []*Answer {
 	out := []*Answer{r.MissingQuery, r.Format.NotAcceptable}
+	if r.InvalidSearch != nil {
+		out = append(out, r.InvalidSearch)
+	}
 	if r.Operation != nil {
 		out = append(out, r.Operation.Invalid)
 	}

@@ -15,6 +15,11 @@ import (
 // one entry per element of a repeated value (Lists.Items): inside $item
 // the source "item" is that element (${item.code}), and items of items
 // nest ($each: item.lines).
+//
+// An object of the form {$copy: <reference>} stands for the value found
+// there as it is (Copier.Copy): an object or list of the backend's JSON
+// answer passed through unchanged — a document the legacy system holds —
+// or nothing when absent.
 type Tree struct {
 	root node
 }
@@ -25,8 +30,8 @@ type node struct {
 	keys   []string  // an object's keys, sorted (rendering is deterministic)
 	fields map[string]*node
 	items  []*node // a list
-	each   Ref     // for kind 'e': the repeated value
-	kind   byte    // 's' template, 'v' scalar, 'o' object, 'l' list, 'e' each
+	each   Ref     // for kind 'e': the repeated value; for 'c': the value copied
+	kind   byte    // 's' template, 'v' scalar, 'o' object, 'l' list, 'e' each, 'c' copy
 }
 
 // Lists is what Values implement to hold repeated values: Items returns
@@ -34,6 +39,13 @@ type node struct {
 // that element and every other source as the parent.
 type Lists interface {
 	Items(ref Ref) []Values
+}
+
+// Copier is what Values implement to hand over a value as it is, for
+// $copy: nil when absent, an error when it cannot be copied (an XML
+// answer has no JSON value to pass through).
+type Copier interface {
+	Copy(ref Ref) (any, error)
 }
 
 // ItemSource is the source naming the current element inside $item.
@@ -58,6 +70,19 @@ func compileNode(v any, path string, opts Options) (*node, error) {
 		}
 		return &node{kind: 's', tmpl: t}, nil
 	case map[string]any:
+		if c, ok := x["$copy"]; ok {
+			ref, isString := c.(string)
+			if !isString || ref == "" || len(x) != 1 {
+				return nil, fmt.Errorf("%s: a copied value is {$copy: <source.path>} alone", pathOrRoot(path))
+			}
+			r := ParseRef(ref)
+			if opts.Check != nil {
+				if err := opts.Check(r); err != nil {
+					return nil, fmt.Errorf("%s.$copy: %w", pathOrRoot(path), err)
+				}
+			}
+			return &node{kind: 'c', each: r}, nil
+		}
 		n := &node{kind: 'o', fields: map[string]*node{}}
 		for k, c := range x {
 			cn, err := compileNode(c, path+"."+k, opts)
@@ -149,6 +174,12 @@ func (n *node) render(v Values) (any, error) {
 		return s, nil
 	case 'v':
 		return n.scalar, nil
+	case 'c':
+		c, ok := v.(Copier)
+		if !ok {
+			return nil, nil
+		}
+		return c.Copy(n.each)
 	case 'o':
 		out := map[string]any{}
 		for _, k := range n.keys {

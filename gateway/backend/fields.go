@@ -270,3 +270,31 @@ func (n *xmlNode) child(name string) *xmlNode {
 	}
 	return nil
 }
+
+// ErrNotJSON is Copy's error for an answer that is not JSON: an XML
+// element has no FHIR JSON form to pass through.
+var ErrNotJSON = errors.New("only a JSON answer's values can be passed through as they are")
+
+// Copy returns the JSON value at path as decoded (an object, a list or a
+// scalar), nil when absent; the caller may keep and change it.
+func (r *Response) Copy(path string) (any, error) {
+	if !r.fields.parsed {
+		r.fields.parsed = true
+		r.parseBody()
+	}
+	return Item{json: r.fields.json, xml: r.fields.xml}.Copy(path)
+}
+
+// Copy is Response.Copy below the item.
+func (it Item) Copy(path string) (any, error) {
+	switch {
+	case it.xml != nil:
+		if it.xml.node(path) == nil && path != "" {
+			return nil, nil
+		}
+		return nil, ErrNotJSON
+	case it.json != nil:
+		return jsonValue(it.json, path), nil
+	}
+	return nil, nil
+}

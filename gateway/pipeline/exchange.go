@@ -60,6 +60,8 @@ type Exchange struct {
 	tokenParsed    bool
 	token          token
 	tokenOK        bool
+	// search is what checkSearch learned (search routes).
+	search *search
 
 	resp          *backend.Response
 	backendStatus int
@@ -125,6 +127,8 @@ func (x *Exchange) Value(r template.Ref) (string, bool) {
 		return x.asked, true
 	case "missing":
 		return x.missing, true
+	case "search":
+		return x.search.value(r.Key)
 	case "status":
 		if x.resp == nil {
 			return "", false

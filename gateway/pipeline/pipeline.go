@@ -18,6 +18,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,6 +183,9 @@ func (r *Route) requireQuery(x *Exchange) *outcome.Error {
 
 func (r *Route) runChecks(x *Exchange) *outcome.Error {
 	for _, c := range r.checks {
+		if len(c.roles) > 0 && (x.principal == nil || !slices.Contains(c.roles, x.principal.Role)) {
+			continue
+		}
 		v, err := c.value.Render(x, nil)
 		if err != nil {
 			return x.renderFailure(err)

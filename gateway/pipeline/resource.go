@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway/backend"
@@ -27,22 +30,27 @@ import (
 func (x *Exchange) answerResource(a *config.Answer) {
 	v, err := a.ResourceT.Render(x)
 	if err != nil {
-		x.fail(x.renderFailure(err))
+		x.fail(x.buildFailure(err))
 		return
 	}
 	res, _ := v.(map[string]any)
 	b := x.base
-	if a.Bundle != nil && res != nil {
-		if a.Bundle.Type == "searchset" {
+	isBundle := res != nil && res["resourceType"] == "Bundle"
+	if isBundle {
+		if a.Bundle != nil && a.Bundle.Type == "searchset" {
 			total := ""
 			if a.Bundle.TotalT != nil {
 				if total, err = a.Bundle.TotalT.Render(x, nil); err != nil {
-					x.fail(x.renderFailure(err))
+					x.fail(x.buildFailure(err))
 					return
 				}
 			}
-			x.route.finishSearchset(x, res, total)
+			if e := x.route.finishSearchset(x, res, total); e != nil {
+				x.fail(e)
+				return
+			}
 		}
+		stampBundle(res, x.start)
 	}
 	fhirxml.ModelFor(b.version).TypeValues(res)
 	data, err := resourceJSON(res)
@@ -50,28 +58,32 @@ func (x *Exchange) answerResource(a *config.Answer) {
 		x.fail(x.invalidResource(validation.Issue{Text: err.Error()}))
 		return
 	}
-	var as []string
+	// The answer's profile is the resource's, or, for a bundle answer,
+	// each entry's.
+	var as, entryAs []string
 	if a.Profile != "" {
 		as = []string{a.Profile}
 	}
 	if a.Bundle != nil {
-		as = nil // the profile is the entries'
+		as, entryAs = nil, as
 	}
 	if is, bad := firstError(b.parser.Check(data, false, b.cfg.ProfileSet, as)); bad {
 		x.fail(x.invalidResource(is))
 		return
 	}
-	if a.Bundle != nil {
-		// Each entry against the answer's profile, or the profiles it
-		// declares (meta.profile), as a request body would be.
+	if isBundle {
+		// Each entry against the profiles it declares (meta.profile) and
+		// the bundle answer's profile, as a request body would be: the
+		// Bundle's own check holds its entries to the base specification
+		// only.
 		entries, _ := res["entry"].([]any)
 		for i, e := range entries {
-			r, _ := e.(map[string]any)["resource"].(map[string]any)
-			entry, _ := resourceJSON(r)
-			var entryAs []string
-			if a.Profile != "" {
-				entryAs = []string{a.Profile}
+			em, _ := e.(map[string]any)
+			r, _ := em["resource"].(map[string]any)
+			if r == nil {
+				continue
 			}
+			entry, _ := resourceJSON(r)
 			if is, bad := firstError(b.parser.Check(entry, false, b.cfg.ProfileSet, entryAs)); bad {
 				is.Expression = nestedPlace("Bundle.entry["+strconv.Itoa(i)+"].resource", is.Expression)
 				x.fail(x.invalidResource(is))
@@ -97,6 +109,29 @@ func (x *Exchange) answerResource(a *config.Answer) {
 	x.w.WriteHeader(a.Status)
 	if x.r.Method != http.MethodHead {
 		x.w.Write(body)
+	}
+}
+
+// buildFailure is the answer to a resource template that could not be
+// built from the backend's answer: a value no map translates, or one that
+// cannot be passed through ($copy of an XML answer) — 502 either way,
+// the backend said something the contract cannot express.
+func (x *Exchange) buildFailure(err error) *outcome.Error {
+	if e := x.unmappedError(err); e != nil {
+		return e
+	}
+	return x.invalidResource(validation.Issue{Text: err.Error()})
+}
+
+// stampBundle gives a built Bundle what identifies this answer when the
+// template did not: a new id (a random UUID) and the time the request
+// arrived as its timestamp.
+func stampBundle(res map[string]any, now time.Time) {
+	if res["id"] == nil {
+		res["id"] = uuid.NewString()
+	}
+	if res["timestamp"] == nil {
+		res["timestamp"] = now.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	}
 }
 
@@ -207,4 +242,24 @@ func (s itemScope) Items(r template.Ref) []template.Values {
 		return l.Items(r)
 	}
 	return nil
+}
+
+// Copy implements template.Copier: a value of the backend's JSON answer
+// (${body.…}) as it is, for a resource template's $copy.
+func (x *Exchange) Copy(ref template.Ref) (any, error) {
+	if ref.Source != "body" || x.resp == nil {
+		return nil, nil
+	}
+	return x.resp.Copy(ref.Key)
+}
+
+// Copy: a value of the item ($copy: item.document), or of the parent.
+func (s itemScope) Copy(r template.Ref) (any, error) {
+	if r.Source == template.ItemSource {
+		return s.item.Copy(r.Key)
+	}
+	if c, ok := s.parent.(template.Copier); ok {
+		return c.Copy(r)
+	}
+	return nil, nil
 }

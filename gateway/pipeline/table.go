@@ -118,6 +118,8 @@ type check struct {
 	// token-match (valid unused): the identifier the token in value must
 	// select.
 	system, idValue *template.Template
+	// roles, when set, are the only callers the check applies to.
+	roles []string
 }
 
 type compiledCall struct {
@@ -320,7 +322,7 @@ func buildRoute(b *base, rc *config.Route, profiles map[string]*authProfile, cli
 		r.byRole[role] = negotiate.Parse(f)
 	}
 	for _, ch := range rc.Checks {
-		c := check{name: ch.Name, value: mustParse(b, ch.Value), fail: &ch.Fail}
+		c := check{name: ch.Name, value: mustParse(b, ch.Value), fail: &ch.Fail, roles: ch.Roles}
 		switch ch.Format {
 		case "prescription-id":
 			c.valid = validation.ValidPrescriptionID

@@ -2,9 +2,12 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 
+	"github.com/fhirgate/fhirgate/template"
 	"gopkg.in/yaml.v3"
 )
 
@@ -194,4 +197,40 @@ func (c *Condition) scalar(n *yaml.Node, wildcards bool) error {
 		}
 	}
 	return nil
+}
+
+// treeConditions compiles a resource template's $when: every reference
+// must hold its condition (the forms of a response rule's when.match).
+func treeConditions(conds map[string]any, check func(template.Ref) error) (func(template.Values) bool, error) {
+	type cond struct {
+		ref  template.Ref
+		want Condition
+	}
+	var cs []cond
+	for _, k := range slices.Sorted(maps.Keys(conds)) {
+		ref := template.ParseRef(k)
+		if check != nil {
+			if err := check(ref); err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+		}
+		var n yaml.Node
+		if err := n.Encode(conds[k]); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		var c Condition
+		if err := c.UnmarshalYAML(&n); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		cs = append(cs, cond{ref, c})
+	}
+	return func(v template.Values) bool {
+		for _, c := range cs {
+			val, present := v.Value(c.ref)
+			if !c.want.Holds(val, present) {
+				return false
+			}
+		}
+		return true
+	}, nil
 }

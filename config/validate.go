@@ -1168,7 +1168,7 @@ func (l *loader) resourceAnswer(path string, b *Base, a *Answer, refs func(templ
 	if v, err := validation.ParseVersion(b.FHIRVersion); err == nil && !validation.KnownResourceType(v, rt) {
 		l.errorf(path+".resource.resourceType", "%q is not a %s resource type", rt, b.FHIRVersion)
 	}
-	t, err := template.CompileTree(a.Resource, template.Options{Check: refs, Maps: l.maps})
+	t, err := template.CompileTree(a.Resource, template.Options{Check: refs, Maps: l.maps, When: treeConditions})
 	if err != nil {
 		l.errorf(path+".resource", "%v", err)
 	}

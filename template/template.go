@@ -90,6 +90,10 @@ type Options struct {
 	Check func(Ref) error
 	// Maps finds a value map by name; nil: `-> map` is refused.
 	Maps func(name string) (Mapper, error)
+	// When compiles the conditions of a tree's $when (reference →
+	// condition, as written), each reference checked with check; nil:
+	// $when is refused.
+	When func(conditions map[string]any, check func(Ref) error) (func(Values) bool, error)
 }
 
 // Parse compiles s. check, if not nil, is called for every reference and may

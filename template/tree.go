@@ -14,7 +14,12 @@ import (
 // A list entry of the form {$each: <reference>, $item: <tree>} stands for
 // one entry per element of a repeated value (Lists.Items): inside $item
 // the source "item" is that element (${item.code}), and items of items
-// nest ($each: item.lines).
+// nest ($each: item.lines). With a third key, $when: {<reference>:
+// <condition>, …} (conditions as a response rule's when.match writes
+// them, compiled by Options.When), the entries are there only when every
+// condition holds — what a caller may see can depend on the record
+// ({$each: body.accessCode, $when: {body.flowType: {not: {any: ["169",
+// "209"]}}}, $item: …}).
 //
 // An object of the form {$copy: <reference>} stands for the value found
 // there as it is (Copier.Copy): an object or list of the backend's JSON
@@ -29,9 +34,10 @@ type node struct {
 	scalar any       // another leaf (bool, number) as written
 	keys   []string  // an object's keys, sorted (rendering is deterministic)
 	fields map[string]*node
-	items  []*node // a list
-	each   Ref     // for kind 'e': the repeated value; for 'c': the value copied
-	kind   byte    // 's' template, 'v' scalar, 'o' object, 'l' list, 'e' each, 'c' copy
+	items  []*node           // a list
+	each   Ref               // for kind 'e': the repeated value; for 'c': the value copied
+	when   func(Values) bool // for kind 'e': nil, or whether the entries are there
+	kind   byte              // 's' template, 'v' scalar, 'o' object, 'l' list, 'e' each, 'c' copy
 }
 
 // Lists is what Values implement to hold repeated values: Items returns
@@ -125,8 +131,23 @@ func compileNode(v any, path string, opts Options) (*node, error) {
 // is allowed besides what opts allow.
 func compileEach(m map[string]any, each any, path string, opts Options) (*node, error) {
 	ref, ok := each.(string)
-	if !ok || ref == "" || len(m) != 2 || m["$item"] == nil {
-		return nil, fmt.Errorf("%s: a repeated entry is {$each: <source.path>, $item: <value>}", pathOrRoot(path))
+	_, hasWhen := m["$when"]
+	if !ok || ref == "" || m["$item"] == nil || len(m) != 2 && !(len(m) == 3 && hasWhen) {
+		return nil, fmt.Errorf("%s: a repeated entry is {$each: <source.path>, $item: <value>} and optionally $when: {<source.path>: <condition>}", pathOrRoot(path))
+	}
+	var when func(Values) bool
+	if hasWhen {
+		conds, isMap := m["$when"].(map[string]any)
+		if !isMap || len(conds) == 0 {
+			return nil, fmt.Errorf("%s.$when: conditions are {<source.path>: <condition>, …}", pathOrRoot(path))
+		}
+		if opts.When == nil {
+			return nil, fmt.Errorf("%s.$when: conditions are not available here", pathOrRoot(path))
+		}
+		var err error
+		if when, err = opts.When(conds, opts.Check); err != nil {
+			return nil, fmt.Errorf("%s.$when: %w", pathOrRoot(path), err)
+		}
 	}
 	r := ParseRef(ref)
 	if r.Source != ItemSource && opts.Check != nil {
@@ -148,7 +169,7 @@ func compileEach(m map[string]any, each any, path string, opts Options) (*node, 
 	if err != nil {
 		return nil, err
 	}
-	return &node{kind: 'e', each: r, items: []*node{item}}, nil
+	return &node{kind: 'e', each: r, when: when, items: []*node{item}}, nil
 }
 
 func pathOrRoot(p string) string {
@@ -200,7 +221,7 @@ func (n *node) render(v Values) (any, error) {
 		for _, it := range n.items {
 			if it.kind == 'e' {
 				l, ok := v.(Lists)
-				if !ok {
+				if !ok || it.when != nil && !it.when(v) {
 					continue
 				}
 				for _, iv := range l.Items(it.each) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -17,8 +18,80 @@ import (
 //	403 {"error":"FLOWTYPE_RESTRICTED","flowType":"169"}
 //	403 {"error":"BAD_SECRET"} | {"error":"BAD_ACCESS_CODE"}
 //	400 {"error":"BAD_REQUEST","detail":"…"}
+//
+// Reads (spec erezept-task-read; the access rules are the legacy
+// system's, what a caller may see of the record is the façade's to
+// decide — the record comes whole, credentials included):
+//
+//	GET /legacy/v1/prescriptions/{id}?actorRole=insured|pharmacy|payer&actorId=…&accessCode=…&secret=…
+//	200 {<Task fields>, "documents": {"prescription": {"uuid","bundle"}, "qes": {"uuid","data"}, "receipt": {…}}}
+//	404 {"error":"UNKNOWN_PRESCRIPTION"}
+//	409 {"error":"TASK_STATE","state":"<status>"} | {"error":"NOT_OWNER"}
+//	403 {"error":"BAD_ACCESS_CODE"} | {"error":"BAD_SECRET"} | {"error":"FLOWTYPE_RESTRICTED","flowType":"169"}
+//	400 {"error":"IDENTITY_MIX"}
+//
+//	GET /legacy/v1/prescriptions?kvnr=…&status=a,b&authoredOn=ge2026-01-01&lastModified=…&expiryDate=…&acceptDate=…&sort=-authoredOn&limit=50&offset=0
+//	200 {"total": <all matches>, "prescriptions": [<Task fields>, …]}   (no drafts, no documents)
 func RESTHandler(s *Store) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /legacy/v1/prescriptions/{id}", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		kind, ok := map[string]ActorKind{"pharmacy": Pharmacy, "payer": Pharmacy, "insured": Insured}[q.Get("actorRole")]
+		if !ok {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "BAD_REQUEST", "detail": "unknown actorRole"})
+			return
+		}
+		res := s.Read(r.PathValue("id"), Actor{Kind: kind, ID: q.Get("actorId"), AccessCode: q.Get("accessCode"), Secret: q.Get("secret")})
+		switch res.Refusal {
+		case ReadOK:
+			writeJSON(w, http.StatusOK, struct {
+				Task
+				Documents Documents `json:"documents"`
+			}{res.Task, DocumentsOf(res.Task)})
+		case ReadUnknown:
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "UNKNOWN_PRESCRIPTION"})
+		case ReadWrongState:
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "TASK_STATE", "state": res.State})
+		case ReadNotOwner:
+			writeJSON(w, http.StatusConflict, map[string]string{"error": "NOT_OWNER"})
+		case ReadBadAccessCode:
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "BAD_ACCESS_CODE"})
+		case ReadBadSecret:
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "BAD_SECRET"})
+		case ReadFlowTypeLimit:
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "FLOWTYPE_RESTRICTED"})
+		case ReadIdentityMix:
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "IDENTITY_MIX"})
+		}
+	})
+	mux.HandleFunc("GET /legacy/v1/prescriptions", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		lq := Query{KVNR: q.Get("kvnr"), Sort: q.Get("sort"), Dates: map[string][]string{}}
+		if lq.KVNR == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "BAD_REQUEST", "detail": "kvnr is required"})
+			return
+		}
+		if st := q.Get("status"); st != "" {
+			lq.Status = strings.Split(st, ",")
+		}
+		for _, f := range []string{"authoredOn", "lastModified", "expiryDate", "acceptDate"} {
+			if vs := q[f]; len(vs) > 0 {
+				lq.Dates[f] = vs
+			}
+		}
+		var err1, err2 error
+		lq.Limit, err1 = atoiOr(q.Get("limit"), 50)
+		lq.Offset, err2 = atoiOr(q.Get("offset"), 0)
+		if err1 != nil || err2 != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "BAD_REQUEST", "detail": "limit and offset are numbers"})
+			return
+		}
+		page, total := s.List(lq)
+		if page == nil {
+			page = []Task{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"total": total, "prescriptions": page})
+	})
 	mux.HandleFunc("POST /legacy/v1/prescriptions/{id}/cancellation", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			ActorRole  string `json:"actorRole"`
@@ -129,6 +202,17 @@ func AdminHandler(s *Store) http.Handler {
 		writeJSON(w, http.StatusOK, s.All())
 	})
 	return mux
+}
+
+func atoiOr(s string, def int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err == nil && n < 0 {
+		err = strconv.ErrRange
+	}
+	return n, err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Task is the legacy record of one prescription's workflow.
@@ -21,6 +22,16 @@ type Task struct {
 	KVNR       string `json:"kvnr"`
 	AccessCode string `json:"accessCode,omitempty"`
 	Secret     string `json:"secret,omitempty"`
+	// Owner is the Telematik-ID of the pharmacy that accepted the Task.
+	Owner string `json:"owner,omitempty"`
+	// AuthoredOn and LastModified are dateTimes (ms and offset);
+	// ExpiryDate and AcceptDate dates, set once activated;
+	// LastMedicationDispense an instant, once dispensed.
+	AuthoredOn             string `json:"authoredOn,omitempty"`
+	LastModified           string `json:"lastModified,omitempty"`
+	ExpiryDate             string `json:"expiryDate,omitempty"`
+	AcceptDate             string `json:"acceptDate,omitempty"`
+	LastMedicationDispense string `json:"lastMedicationDispense,omitempty"`
 }
 
 //go:embed seed.json
@@ -179,8 +190,12 @@ func (s *Store) Abort(id string, a Actor) Result {
 	}
 	t.Status = "cancelled"
 	t.AccessCode, t.Secret = "", ""
+	t.LastModified = now()
 	return Result{Refusal: Accepted, State: t.Status, FlowType: t.FlowType}
 }
+
+// now is the legacy system's timestamp format: ms and offset.
+func now() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000-07:00") }
 
 // equal compares credentials in constant time; an empty expected value
 // never matches.

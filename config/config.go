@@ -520,7 +520,8 @@ type Route struct {
 	// its type (date: an optional prefix eq, ne, gt, lt, ge, le, sa, eb,
 	// ap and a FHIR date, dateTime or instant; number: an optional
 	// prefix and a decimal; token: not empty). 400
-	// "invalid value for search parameter '${search.param}'".
+	// "invalid value for search parameter '${search.param}'" at
+	// expression ${search.param}.
 	InvalidSearch *Answer `yaml:"invalid_search"`
 	// Paging, on a search route, pages through the matches: the page's
 	// size and start reach the backend as ${search.count} and

@@ -772,7 +772,7 @@ func (l *loader) route(c *Config, b *Base, path string, r *Route, names map[stri
 		}
 	}
 	if r.Interaction == "search" {
-		l.answerWith(path+".invalid_search", defaultAnswer(&r.InvalidSearch, &Answer{Status: 400, Text: "invalid value for search parameter '${search.param}'"}), check(requestSources))
+		l.answerWith(path+".invalid_search", defaultAnswer(&r.InvalidSearch, &Answer{Status: 400, Text: "invalid value for search parameter '${search.param}'", Expression: "${search.param}"}), check(requestSources))
 	}
 	for i, q := range r.RequiredQuery {
 		if q == "" {

@@ -19,7 +19,10 @@ import (
 // them, compiled by Options.When), the entries are there only when every
 // condition holds — what a caller may see can depend on the record
 // ({$each: body.accessCode, $when: {body.flowType: {not: {any: ["169",
-// "209"]}}}, $item: …}).
+// "209"]}}}, $item: …}). An object with a $when key is there only when
+// its conditions hold: {$when: {body.owner: "*"}, identifier: {system:
+// …, value: "${body.owner}"}} leaves out an owner the record lacks,
+// although its system is written literally.
 //
 // An object of the form {$copy: <reference>} stands for the value found
 // there as it is (Copier.Copy): an object or list of the backend's JSON
@@ -36,7 +39,7 @@ type node struct {
 	fields map[string]*node
 	items  []*node           // a list
 	each   Ref               // for kind 'e': the repeated value; for 'c': the value copied
-	when   func(Values) bool // for kind 'e': nil, or whether the entries are there
+	when   func(Values) bool // kinds 'e' and 'o': nil, or whether the entries / the object are there
 	kind   byte              // 's' template, 'v' scalar, 'o' object, 'l' list, 'e' each, 'c' copy
 }
 
@@ -90,7 +93,17 @@ func compileNode(v any, path string, opts Options) (*node, error) {
 			return &node{kind: 'c', each: r}, nil
 		}
 		n := &node{kind: 'o', fields: map[string]*node{}}
+		if conds, ok := x["$when"]; ok {
+			w, err := compileWhen(conds, path, opts)
+			if err != nil {
+				return nil, err
+			}
+			n.when = w
+		}
 		for k, c := range x {
+			if k == "$when" {
+				continue
+			}
 			cn, err := compileNode(c, path+"."+k, opts)
 			if err != nil {
 				return nil, err
@@ -137,16 +150,9 @@ func compileEach(m map[string]any, each any, path string, opts Options) (*node, 
 	}
 	var when func(Values) bool
 	if hasWhen {
-		conds, isMap := m["$when"].(map[string]any)
-		if !isMap || len(conds) == 0 {
-			return nil, fmt.Errorf("%s.$when: conditions are {<source.path>: <condition>, …}", pathOrRoot(path))
-		}
-		if opts.When == nil {
-			return nil, fmt.Errorf("%s.$when: conditions are not available here", pathOrRoot(path))
-		}
 		var err error
-		if when, err = opts.When(conds, opts.Check); err != nil {
-			return nil, fmt.Errorf("%s.$when: %w", pathOrRoot(path), err)
+		if when, err = compileWhen(m["$when"], path, opts); err != nil {
+			return nil, err
 		}
 	}
 	r := ParseRef(ref)
@@ -170,6 +176,22 @@ func compileEach(m map[string]any, each any, path string, opts Options) (*node, 
 		return nil, err
 	}
 	return &node{kind: 'e', each: r, when: when, items: []*node{item}}, nil
+}
+
+// compileWhen compiles a $when: {<source.path>: <condition>, …}.
+func compileWhen(v any, path string, opts Options) (func(Values) bool, error) {
+	conds, isMap := v.(map[string]any)
+	if !isMap || len(conds) == 0 {
+		return nil, fmt.Errorf("%s.$when: conditions are {<source.path>: <condition>, …}", pathOrRoot(path))
+	}
+	if opts.When == nil {
+		return nil, fmt.Errorf("%s.$when: conditions are not available here", pathOrRoot(path))
+	}
+	when, err := opts.When(conds, opts.Check)
+	if err != nil {
+		return nil, fmt.Errorf("%s.$when: %w", pathOrRoot(path), err)
+	}
+	return when, nil
 }
 
 func pathOrRoot(p string) string {
@@ -202,6 +224,9 @@ func (n *node) render(v Values) (any, error) {
 		}
 		return c.Copy(n.each)
 	case 'o':
+		if n.when != nil && !n.when(v) {
+			return nil, nil
+		}
 		out := map[string]any{}
 		for _, k := range n.keys {
 			c, err := n.fields[k].render(v)

@@ -55,6 +55,10 @@ var mimeFormats = map[string]Format{
 	"xml": XML, "application/xml": XML, "text/xml": XML, "application/fhir+xml": XML, "application/xml+fhir": XML,
 }
 
+// formatAliases are _format values that are no media type: the short
+// forms the E-Rezept-Fachdienst accepts (and its clients send).
+var formatAliases = map[string]Format{"fhir+json": JSON, "fhir+xml": XML}
+
 // MediaType returns the format of one MIME type or alias, parameters such as
 // charset or fhirVersion ignored, case-insensitively.
 func MediaType(s string) Format {
@@ -81,6 +85,9 @@ func (o Offer) Has(f Format) bool { return f == JSON && o.JSON || f == XML && o.
 func Negotiate(formatParam string, hasFormat bool, accept string, offer Offer, def Format) (Format, string) {
 	if hasFormat {
 		f := MediaType(formatParam)
+		if f == None {
+			f = formatAliases[strings.ToLower(strings.TrimSpace(formatParam))]
+		}
 		if !offer.Has(f) {
 			return None, formatParam
 		}

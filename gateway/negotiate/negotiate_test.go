@@ -19,6 +19,8 @@ func TestNegotiate(t *testing.T) {
 		{"_format json", "json", true, "", both, XML, JSON, ""},
 		{"_format xml", "xml", true, "", both, JSON, XML, ""},
 		{"_format application/fhir+json", "application/fhir+json", true, "", both, XML, JSON, ""},
+		{"_format fhir+json (E-Rezept short form)", "fhir+json", true, "", both, XML, JSON, ""},
+		{"_format fhir+xml", "fhir+xml", true, "application/fhir+json", both, JSON, XML, ""},
 		{"_format application/json", "application/json", true, "", both, XML, JSON, ""},
 		{"_format text/xml", "text/xml", true, "", both, JSON, XML, ""},
 		{"_format old application/json+fhir", "application/json+fhir", true, "", both, XML, JSON, ""},

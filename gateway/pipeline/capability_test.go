@@ -64,7 +64,7 @@ func TestCapabilityStatementContent(t *testing.T) {
 		task    string // the Task entry, as JSON
 		restOps string
 	}{
-		"/erp":   {"4.0.1", `{"operation":[{"definition":"https://gematik.de/fhir/erp/OperationDefinition/AbortOperationDefinition","name":"abort"}],"type":"Task"}`, ""},
+		"/erp":   {"4.0.1", `{"interaction":[{"code":"read"},{"code":"search-type"}],"operation":[{"definition":"https://gematik.de/fhir/erp/OperationDefinition/AbortOperationDefinition","name":"abort"}],"searchParam":[{"name":"accept-date","type":"date"},{"name":"authored-on","type":"date"},{"name":"expiry-date","type":"date"},{"name":"modified","type":"date"},{"name":"status","type":"token"}],"type":"Task"}`, ""},
 		"/twiin": {"3.0.2", `{"conditionalUpdate":true,"interaction":[{"code":"read"},{"code":"update"},{"code":"create"},{"code":"search-type"}],"profile":{"reference":"https://fhirgate.example/fhir/twiin/StructureDefinition/notification-task"},"searchParam":[{"name":"identifier","type":"token"}],"type":"Task"}`, ""},
 	}
 	for _, b := range defaultTable(t).bases {

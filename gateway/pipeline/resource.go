@@ -50,7 +50,7 @@ func (x *Exchange) answerResource(a *config.Answer) {
 				return
 			}
 		}
-		stampBundle(res, x.start)
+		stampBundle(res, x.start, b.version)
 	}
 	fhirxml.ModelFor(b.version).TypeValues(res)
 	data, err := resourceJSON(res)
@@ -124,13 +124,13 @@ func (x *Exchange) buildFailure(err error) *outcome.Error {
 }
 
 // stampBundle gives a built Bundle what identifies this answer when the
-// template did not: a new id (a random UUID) and the time the request
-// arrived as its timestamp.
-func stampBundle(res map[string]any, now time.Time) {
+// template did not: a new id (a random UUID) and, from R4 on (STU3's
+// Bundle has none), the time the request arrived as its timestamp.
+func stampBundle(res map[string]any, now time.Time, v validation.Version) {
 	if res["id"] == nil {
 		res["id"] = uuid.NewString()
 	}
-	if res["timestamp"] == nil {
+	if res["timestamp"] == nil && v != validation.STU3 {
 		res["timestamp"] = now.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	}
 }

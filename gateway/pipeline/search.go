@@ -149,26 +149,36 @@ func (x *Exchange) queryError(param, text string) *outcome.Error {
 	return outcome.New(http.StatusBadRequest, x.base.cfg.IssueCode(http.StatusBadRequest), text).WithKind("query").WithExpression(param)
 }
 
-// wholeNumber reads a paging argument; each way it can be wrong has its
-// own text (the E-Rezept-Fachdienst's, which say precisely what is wrong).
+// wholeNumber reads a paging argument as a 400 when it is none.
 func (x *Exchange) wholeNumber(param, v string) (int, *outcome.Error) {
+	n, problem := parseWholeNumber(param, v)
+	if problem != "" {
+		return 0, x.queryError(param, problem)
+	}
+	return n, nil
+}
+
+// parseWholeNumber reads a paging argument; each way it can be wrong has
+// its own text (the E-Rezept-Fachdienst's, which say precisely what is
+// wrong), "" when it is a whole number of 0 or more.
+func parseWholeNumber(param, v string) (int, string) {
 	digits := 0
 	for digits < len(v) && v[digits] >= '0' && v[digits] <= '9' {
 		digits++
 	}
 	switch {
 	case strings.HasPrefix(v, "-") && len(v) > 1 && strings.Trim(v[1:], "0123456789") == "":
-		return 0, x.queryError(param, param+" can not be negative")
+		return 0, param + " can not be negative"
 	case digits == 0:
-		return 0, x.queryError(param, "invalid numeric format in "+param)
+		return 0, "invalid numeric format in " + param
 	case digits < len(v):
-		return 0, x.queryError(param, "trailing characters are not permitted in a numerical argument: "+param)
+		return 0, "trailing characters are not permitted in a numerical argument: " + param
 	}
 	n, err := strconv.ParseInt(v, 10, 32)
 	if err != nil || n > math.MaxInt32 {
-		return 0, x.queryError(param, param+" value out of range")
+		return 0, param + " value out of range"
 	}
-	return int(n), nil
+	return int(n), ""
 }
 
 var (

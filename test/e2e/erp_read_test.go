@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/fhirgate/fhirgate/test/legacysim/fachdienst"
+	"github.com/fhirgate/fhirgate/test/procs"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -457,4 +458,61 @@ func TestERezeptTaskList(t *testing.T) {
 			t.Errorf("%s: %d %q, want %q", c.id, a.Status, a.Text, c.text)
 		}
 	}
+}
+
+// TestERezeptInconsistentRecord: a legacy record the gateway cannot turn
+// into a valid GEM_ERP_PR_Task — a flow type the contract does not know,
+// a status that is no Task status — is a 502 naming the problem; the
+// client gets no part of the record, in the read and in the list.
+func TestERezeptInconsistentRecord(t *testing.T) {
+	seed := []fachdienst.Task{
+		{ID: "160.000.000.000.301.27", FlowType: "161", Status: "ready", KVNR: "X110000200", AccessCode: sha("a"), AuthoredOn: "2026-10-01T10:00:00.000+00:00"},
+		{ID: "160.000.000.000.302.24", FlowType: "160", Status: "ready", KVNR: "X110000201", AccessCode: sha("b"), AuthoredOn: "2026-10-01T10:00:00.000+00:00", ExpiryDate: "2026-02-30"},
+	}
+	data, _ := json.Marshal(seed)
+	file := filepath.Join(t.TempDir(), "seed.json")
+	os.WriteFile(file, data, 0o644)
+	to := [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	from := dialects[0].addrs
+	routes := writeRoutes(t, "../../routes.yaml", from[0], to[0], from[1], to[1], from[2], to[2])
+	s := &stack{gw: "http://" + to[0], admin: "http://" + to[1], sim: "http://" + to[2], sent: map[string]bool{}}
+	s.simProc = start(t, "legacysim", "fachdienst", "--listen", to[2], "--idp-key", env.KeyFile, "--seed", file)
+	waitHTTP(t, s.sim+"/demo/jwks.json", s.simProc)
+	s.gwProc = start(t, "fhirgate", "serve", "--config", routes)
+	waitHTTP(t, s.admin+"/readyz", s.gwProc)
+
+	cases := []struct{ name, kvnr, path, want string }{
+		{"read, unknown flow type", "X110000200", "/Task/160.000.000.000.301.27", "cannot translate"},
+		{"list, unknown flow type", "X110000200", "/Task", "cannot translate"},
+		{"read, impossible date", "X110000201", "/Task/160.000.000.000.302.24", "expected date (at Bundle.entry[0].resource.extension[1].valueDate)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, s.gw+"/erp"+c.path, nil)
+			req.Header.Set("Authorization", "Bearer "+erpToken(t, oidInsured, c.kvnr))
+			a := do(t, req)
+			if a.Status != 502 || !strings.Contains(a.Text, c.want) {
+				t.Errorf("%d %q, want 502 naming %q", a.Status, a.Text, c.want)
+			}
+			for _, leaked := range []string{sha("a"), sha("b"), "X11000020"} {
+				if strings.Contains(string(a.Body), leaked) {
+					t.Errorf("the answer carries part of the record (%s): %s", leaked, a.Body)
+				}
+			}
+		})
+	}
+	metrics := procs.Scrape(t, s.admin)
+	if !strings.Contains(metrics, `fhirgate_invalid_resources_total{route="erp-task-read"} 1`) {
+		t.Errorf("invalid resources not counted for erp-task-read:\n%s", grepLines(metrics, "invalid_resources"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -1,6 +1,8 @@
 // Drives fhirgate with fhir-kit-client, as a FHIR application would:
 // CapabilityStatement, create, read, search, conditional update (Twiin),
-// the $abort operation (E-Rezept), and an error answer. Prints one line
+// the $abort operation and the Task reads (E-Rezept: list with paging,
+// one Task with its documents, a pharmacy receipt read), and an error
+// answer. Prints one line
 // per step ("ok <step> …"); any surprise throws and exits non-zero.
 // Environment: TWIIN, ERP (base URLs), GTK, SIM (the simulators, for
 // demo tokens).
@@ -77,3 +79,26 @@ try {
 const erp = new Client({ baseUrl: env('ERP'), bearerToken: await token(`${env('SIM')}/demo/token?role=insured&idNummer=X110000004`) });
 await erp.operation({ resourceType: 'Task', id: '160.000.000.000.104.36', name: 'abort' });
 console.log('ok $abort');
+
+// E-Rezept reads: the insured person's list, paged and followed with the
+// client's own nextPage; one Task with its documents; a pharmacy's
+// receipt read with the secret.
+const insured = new Client({ baseUrl: env('ERP'), bearerToken: await token(`${env('SIM')}/demo/token?role=insured&idNummer=X110000100`) });
+const page1 = await insured.search({ resourceType: 'Task', searchParams: { _sort: '-authored-on', _count: 4 } });
+check(page1.type === 'searchset' && page1.total === 6 && page1.entry.length === 4, 'E-Rezept list', page1);
+check(page1.entry.every((e) => !JSON.stringify(e.resource).includes('GEM_ERP_NS_AccessCode')), 'E-Rezept list shows no AccessCode', page1);
+const page2 = await insured.nextPage({ bundle: page1 });
+check(page2 && page2.entry.length === 2 && !page2.link.some((l) => l.relation === 'next'), 'E-Rezept list, next page', page2);
+console.log('ok erp-search', page1.entry.length + page2.entry.length, 'of', page1.total);
+
+const detail = await insured.read({ resourceType: 'Task', id: '160.000.000.000.203.30' });
+const erpTask = detail.entry[0].resource;
+check(detail.type === 'collection' && erpTask.resourceType === 'Task' && erpTask.meta.profile[0].endsWith('GEM_ERP_PR_Task|1.5'), 'E-Rezept read', detail);
+check(detail.entry[1].fullUrl === `urn:uuid:${erpTask.input[0].valueReference.reference}`, 'E-Rezept read: the prescription is the referenced entry', detail);
+console.log('ok erp-read', erpTask.status, detail.entry[1].resource.type);
+
+const seed = await (await fetch(`${env('SIM')}/admin/tasks/160.000.000.000.203.30`)).json();
+const pharmacy = new Client({ baseUrl: env('ERP'), bearerToken: await token(`${env('SIM')}/demo/token?role=pharmacy&idNummer=3-SMC-B-Testkarte-883110000116873`) });
+const receipt = await pharmacy.request(`Task/160.000.000.000.203.30?secret=${seed.secret}`);
+check(receipt.entry[0].resource.output[0].type.coding[0].code === '3' && receipt.entry[1].resource.type === 'document', 'E-Rezept receipt read', receipt);
+console.log('ok erp-receipt', receipt.entry[1].resource.meta.profile[0]);

@@ -42,7 +42,7 @@ func TestFHIRKitClient(t *testing.T) {
 		t.Fatalf("fhir-kit-client: %v\n%s\ngateway log:\n%s", err, out, gwProc.Out.String())
 	}
 	t.Logf("%s", out)
-	for _, step := range []string{"ok capabilities", "ok create", "ok search", "ok read requested", "ok conditional-update cancelled", "ok not-found not-found", "ok $abort"} {
+	for _, step := range []string{"ok capabilities", "ok create", "ok search", "ok read requested", "ok conditional-update cancelled", "ok not-found not-found", "ok $abort", "ok erp-search 6 of 6", "ok erp-read completed document", "ok erp-receipt https://gematik.de/fhir/erp/StructureDefinition/GEM_ERP_PR_Bundle|1.5"} {
 		if !strings.Contains(string(out), step) {
 			t.Errorf("step %q missing:\n%s", step, out)
 		}

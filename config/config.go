@@ -696,7 +696,10 @@ type Call struct {
 	Method string `yaml:"method"`
 	// Path is appended to the backend URL. Required.
 	Path string `yaml:"path"`
-	// Query parameters; a parameter rendering empty is left out.
+	// Query parameters; a parameter rendering empty is left out. A name
+	// ending in [] is repeated for every value of the request's query
+	// parameter its template names (exactly one ${query.…}): a date range
+	// given as authored-on=ge…&authored-on=le… reaches the backend whole.
 	Query map[string]string `yaml:"query"`
 	// Headers; a header rendering empty is left out.
 	Headers map[string]string `yaml:"headers"`

@@ -979,6 +979,12 @@ func (l *loader) call(c *Config, path string, call *Call, refs func(template.Ref
 	}
 	l.template(path+".path", call.Path, refs)
 	for k, v := range call.Query {
+		if _, list := strings.CutSuffix(k, "[]"); list {
+			t, err := l.parse(v, refs)
+			if err == nil && (len(t.Refs()) != 1 || t.Refs()[0].Source != "query" || !singleRef(v)) {
+				l.errorf(path+".query."+k, "a repeated query parameter is exactly one ${query.…} reference")
+			}
+		}
 		l.template(path+".query."+k, v, refs)
 	}
 	for h, v := range call.Headers {

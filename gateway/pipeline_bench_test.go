@@ -28,8 +28,7 @@ import (
 // backend that confirms every call, with keys from a file; logs and audit
 // are written to io.Discard.
 func benchGateway(b *testing.B) (*Gateway, map[string]string) {
-	b.Helper()
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return benchGatewayWith(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		switch {
@@ -41,6 +40,19 @@ func benchGateway(b *testing.B) (*Gateway, map[string]string) {
 			io.WriteString(w, `{"outcome":"CANCELLED","notificationId":"ntf-000001","revision":2}`)
 		}
 	}))
+}
+
+// benchGatewayWith is benchGateway in front of the given legacy backend;
+// the tokens are those of a prescriber (erp) and a Twiin sender (twiin),
+// and sign makes others.
+func benchGatewayWith(b *testing.B, legacy http.Handler) (*Gateway, map[string]string) {
+	g, _, tokens := benchGatewaySigner(b, legacy)
+	return g, tokens
+}
+
+func benchGatewaySigner(b *testing.B, legacy http.Handler) (*Gateway, func(jwt.MapClaims) string, map[string]string) {
+	b.Helper()
+	be := httptest.NewServer(legacy)
 	b.Cleanup(be.Close)
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	dir := b.TempDir()
@@ -69,7 +81,7 @@ func benchGateway(b *testing.B) (*Gateway, map[string]string) {
 		s, _ := jwt.NewWithClaims(jwt.SigningMethodRS256, c).SignedString(key)
 		return s
 	}
-	return g, map[string]string{
+	return g, sign, map[string]string{
 		"erp":   sign(jwt.MapClaims{"iss": "https://idp.fhirgate.example", "aud": "https://erp.fhirgate.example/", "sub": "bench", "professionOID": "1.2.276.0.76.4.50", "idNummer": "1-B"}),
 		"twiin": sign(jwt.MapClaims{"iss": "https://twiin-idp.fhirgate.example", "aud": "https://gtk.fhirgate.example/", "sub": "bench", "scope": "tanp"}),
 	}

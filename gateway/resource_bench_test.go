@@ -6,6 +6,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/fhirgate/fhirgate/test/legacysim/fachdienst"
 )
 
 // BenchmarkReadAnswer measures, in process with a loopback backend, a read
@@ -35,6 +39,57 @@ func BenchmarkReadAnswer(b *testing.B) {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode/100 != 2 {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkERezeptReads measures the E-Rezept reads of routes.yaml in
+// process in front of the Fachdienst simulator's read API (loopback):
+// "legacy" is the simulator's own answer fetched directly (the floor),
+// then the insured person's Task with its prescription document (JSON),
+// the pharmacy's recovery read (Task and QES Binary, XML) and the insured
+// list of six Tasks (a searchset) — each built, validated against
+// GEM_ERP_PR_Task|1.5 and rendered per request.
+func BenchmarkERezeptReads(b *testing.B) {
+	legacy := fachdienst.RESTHandler(fachdienst.NewStore(fachdienst.DefaultSeed()))
+	g, sign, _ := benchGatewaySigner(b, legacy)
+	gw := httptest.NewServer(g)
+	b.Cleanup(gw.Close)
+	direct := httptest.NewServer(legacy)
+	b.Cleanup(direct.Close)
+	insured := sign(jwt.MapClaims{"iss": "https://idp.fhirgate.example", "aud": "https://erp.fhirgate.example/", "sub": "bench-insured", "professionOID": "1.2.276.0.76.4.49", "idNummer": "X110000100"})
+	pharmacy := sign(jwt.MapClaims{"iss": "https://idp.fhirgate.example", "aud": "https://erp.fhirgate.example/", "sub": "bench-pharmacy", "professionOID": "1.2.276.0.76.4.54", "idNummer": "3-SMC-B-Testkarte-883110000116873"})
+	var ac string
+	for _, t := range fachdienst.DefaultSeed() {
+		if t.ID == "160.000.000.000.202.33" {
+			ac = t.AccessCode
+		}
+	}
+	cases := []struct{ name, url, token string }{
+		{"legacy", direct.URL + "/legacy/v1/prescriptions/160.000.000.000.203.30?actorRole=insured&actorId=X110000100", ""},
+		{"insured-task", gw.URL + "/erp/Task/160.000.000.000.203.30", insured},
+		{"pharmacy-recovery-xml", gw.URL + "/erp/Task/160.000.000.000.202.33?ac=" + ac, pharmacy},
+		{"insured-list-6", gw.URL + "/erp/Task", insured},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+			req, _ := http.NewRequest(http.MethodGet, c.url, nil)
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
 					b.Fatalf("status %d", resp.StatusCode)
 				}
 			}

@@ -28,9 +28,12 @@ import (
 // compiledExpr is a cached invariant: the expression (nil when it does not
 // compile) and the root names it can reach (see profile.RootNames).
 type compiledExpr struct {
-	expr  *fhirpath.Expression
-	lite  *fhirpathlite.Expr // nil: outside the subset
-	names []string
+	expr *fhirpath.Expression
+	lite *fhirpathlite.Expr // nil: outside the subset
+	// native, for a few Bundle invariants, is the expression in Go
+	// (bundleinvariants.go).
+	native func(map[string]any) bool
+	names  []string
 	// resolves: the expression calls resolve(), answered from the
 	// resource itself (localReferences).
 	resolves bool
@@ -55,6 +58,9 @@ func compiledInvariant(path, expr string) *compiledExpr {
 	if e, err := fhirpath.Compile(src); err == nil {
 		c.expr = e
 		c.lite, _ = fhirpathlite.Compile(src)
+		if path == "Bundle" {
+			c.native = nativeInvariants[expr]
+		}
 	}
 	// Copies: the path may be a substring of a request body, which the
 	// cache would keep alive.
@@ -196,6 +202,12 @@ func resourceInvariantIssues(v Version, res map[string]any, full func() []byte, 
 		for _, expr := range exprs {
 			c := compiledInvariant(path, expr)
 			if c.expr == nil {
+				continue
+			}
+			if c.native != nil {
+				if !c.native(res) {
+					issues = append(issues, Issue{Severity: "error", Code: "invariant", Expression: at(path), Text: "core invariant failed: " + expr})
+				}
 				continue
 			}
 			// The subset evaluator is exact where it answers (it declines

@@ -102,6 +102,20 @@ func (p *Parser) Check(data []byte, xml bool, set *profile.Set, as []string) Che
 	return c
 }
 
+// CheckProfiles validates a resource already known to be valid base FHIR
+// (an entry of a Bundle whose own Check passed, which covers the base
+// rules and core invariants of every resource inside it) against the
+// profiles it declares, or as.
+func (p *Parser) CheckProfiles(data []byte, set *profile.Set, as []string) []Issue {
+	res := decodeJSON(data)
+	if res == nil || set == nil {
+		return nil
+	}
+	issues := validateProfiles(set, res, as)
+	sortIssues(issues)
+	return issues
+}
+
 // fastAccepted decodes data when the fast path may take it (nil when
 // not): UTF-8, one JSON object and nothing after it, no property twice,
 // and the descriptor model accepts it.

@@ -271,6 +271,16 @@ func (r *Route) render(x *Exchange) (*backend.Request, *outcome.Error) {
 	if len(c.query) > 0 {
 		req.Query = url.Values{}
 		for _, q := range c.query {
+			if q.list {
+				// Every value of the request's parameter, in order (a
+				// date range is two: ge… and le…).
+				for _, v := range x.queryValues()[q.t.Refs()[0].Key] {
+					if v != "" {
+						req.Query.Add(q.name, v)
+					}
+				}
+				continue
+			}
 			v, err := q.t.Render(x, nil)
 			if err != nil {
 				return nil, x.renderFailure(err)

@@ -71,11 +71,11 @@ func (x *Exchange) answerResource(a *config.Answer) {
 		x.fail(x.invalidResource(is))
 		return
 	}
-	if isBundle {
-		// Each entry against the profiles it declares (meta.profile) and
-		// the bundle answer's profile, as a request body would be: the
-		// Bundle's own check holds its entries to the base specification
-		// only.
+	if isBundle && b.cfg.ProfileSet != nil {
+		// Each entry against the profiles it declares (meta.profile) or
+		// the bundle answer's profile: the Bundle's own check covered the
+		// base specification and core invariants of every entry, not
+		// their profiles.
 		entries, _ := res["entry"].([]any)
 		for i, e := range entries {
 			em, _ := e.(map[string]any)
@@ -84,7 +84,7 @@ func (x *Exchange) answerResource(a *config.Answer) {
 				continue
 			}
 			entry, _ := resourceJSON(r)
-			if is, bad := firstError(b.parser.Check(entry, false, b.cfg.ProfileSet, entryAs)); bad {
+			if is, bad := firstError(validation.Checked{Profile: b.parser.CheckProfiles(entry, b.cfg.ProfileSet, entryAs)}); bad {
 				is.Expression = nestedPlace("Bundle.entry["+strconv.Itoa(i)+"].resource", is.Expression)
 				x.fail(x.invalidResource(is))
 				return

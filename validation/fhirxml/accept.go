@@ -20,7 +20,7 @@ import (
 //
 // It is exact or declines: false means "not known to be valid", never
 // "invalid". Whatever it is not sure to judge as jsonformat does —
-// primitive extensions (_x), contained resources, narrative XHTML,
+// primitive extensions (_x), narrative XHTML,
 // decimals, base64, absolute or fragment references, unusual date forms —
 // makes it decline, and the caller takes jsonformat's path, which then
 // also produces the precise issues. The hot path of valid requests skips
@@ -57,7 +57,19 @@ func (m *Model) acceptObject(t *typeInfo, obj map[string]any, root bool) bool {
 			return false
 		}
 		e, typ, ok := t.choiceElement(k)
-		if !ok || e.container || typ == nil {
+		if ok && e.container {
+			// A nested resource (Bundle.entry.resource, contained,
+			// Parameters.parameter.resource) is accepted as a resource of
+			// its own type.
+			if e.required {
+				requiredSeen++
+			}
+			if !m.acceptContained(v, e.list) {
+				return false
+			}
+			continue
+		}
+		if !ok || typ == nil {
 			return false
 		}
 		if e.required {
@@ -92,6 +104,26 @@ func (m *Model) acceptObject(t *typeInfo, obj map[string]any, root bool) bool {
 		}
 	}
 	return requiredSeen == 0
+}
+
+// acceptContained accepts the value of a resource container: one
+// resource, or a non-empty list of them.
+func (m *Model) acceptContained(v any, list bool) bool {
+	if !list {
+		obj, ok := v.(map[string]any)
+		return ok && m.Accepts(obj)
+	}
+	arr, ok := v.([]any)
+	if !ok || len(arr) == 0 {
+		return false
+	}
+	for _, item := range arr {
+		obj, ok := item.(map[string]any)
+		if !ok || !m.Accepts(obj) {
+			return false
+		}
+	}
+	return true
 }
 
 // simpleURI reports whether s is a URI of the plain forms FHIR systems

@@ -22,6 +22,53 @@ type invariant struct {
 	expr                       *fhirpath.Expression
 	lite                       *fhirpathlite.Expr // nil: outside the subset
 	names                      []string           // root names it can reach (nil: all)
+	// native answers the invariant in Go on the decoded resource where
+	// it can (ok false: ask the engines).
+	native func(resource map[string]any, instances []any) (holds, ok bool)
+}
+
+// nativeInvariants are constraint expressions the subset evaluator
+// declines and the FHIRPath engine evaluates slowly, on every resource
+// of nearly every profile, answered in Go — exactly, or not at all (ok
+// false). Keyed by the expression's text. Held to the engine by
+// TestNativeProfileInvariants.
+var nativeInvariants = map[string]func(resource map[string]any, instances []any) (bool, bool){
+	// ext-1: declined by the subset evaluator for value[x], a choice.
+	"extension.exists() != value.exists()": func(_ map[string]any, instances []any) (bool, bool) {
+		for _, inst := range instances {
+			ext, ok := inst.(map[string]any)
+			if !ok {
+				return false, false
+			}
+			hasValue := false
+			for k := range ext {
+				if len(k) > 5 && strings.HasPrefix(k, "value") && k[5] >= 'A' && k[5] <= 'Z' {
+					hasValue = true
+				}
+			}
+			if present(ext["extension"]) == hasValue {
+				return false, true
+			}
+		}
+		return true, true
+	},
+}
+
+// dom3 is the text dom-3 starts with; a resource without contained
+// resources satisfies it (contained.where(…)….empty() of nothing is
+// true), which is nearly every resource.
+const dom3 = "contained.where("
+
+func present(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
+	return true
 }
 
 type rawConstraint struct {
@@ -70,7 +117,17 @@ func (p *Profile) compileInvariants(e *Element, raws []rawConstraint) {
 			sev = "error"
 		}
 		lite, _ := fhirpathlite.Compile(src)
-		p.invariants = append(p.invariants, invariant{key: c.Key, severity: sev, human: c.Human, path: e.Path, expr: expr, lite: lite, names: RootNames(src)})
+		inv := invariant{key: c.Key, severity: sev, human: c.Human, path: e.Path, expr: expr, lite: lite, names: RootNames(src)}
+		inv.native = nativeInvariants[c.Expression]
+		if e.Path == p.Type && strings.HasPrefix(c.Expression, dom3) && strings.HasSuffix(c.Expression, ".empty()") {
+			inv.native = func(resource map[string]any, _ []any) (bool, bool) {
+				if present(resource["contained"]) {
+					return false, false
+				}
+				return true, true
+			}
+		}
+		p.invariants = append(p.invariants, inv)
 	}
 }
 
@@ -91,8 +148,19 @@ func (v *validator) checkInvariants(p *Profile, resource map[string]any) {
 		// P.all(E) holds when P has no instance: found on the decoded map
 		// without asking the FHIRPath engine, whose member lookups scan the
 		// JSON for every possible choice suffix of an absent element.
-		if inv.path != p.Type && len(instancePathValues(resource, strings.TrimPrefix(inv.path, p.Type+"."))) == 0 {
-			continue
+		var instances []any
+		if inv.path != p.Type {
+			if instances = instancePathValues(resource, strings.TrimPrefix(inv.path, p.Type+".")); len(instances) == 0 {
+				continue
+			}
+		}
+		if inv.native != nil {
+			if holds, ok := inv.native(resource, instances); ok {
+				if !holds {
+					v.add(inv.severity, "invariant", inv.path, "constraint %s failed: %s", inv.key, inv.human)
+				}
+				continue
+			}
 		}
 		// The subset evaluator answers most invariants exactly on the
 		// decoded map; the full engine takes the rest.

@@ -35,6 +35,13 @@ func (f Field) each(fn func(string)) {
 // elements under root). Fields are written in name order, so the same call
 // always produces the same bytes. It returns the body and its Content-Type.
 func EncodeBody(encoding, root string, fields []Field) ([]byte, string) {
+	if encoding == "json" || encoding == "" {
+		// Written by hand, as encoding/json would write the nested objects
+		// (keys sorted at every level, HTML-safe escaping), without its
+		// reflection: the body of every call.
+		slices.SortStableFunc(fields, func(a, b Field) int { return compareSegments(a.Name, b.Name) })
+		return appendJSONFields(make([]byte, 0, 256), fields), "application/json"
+	}
 	slices.SortStableFunc(fields, func(a, b Field) int { return strings.Compare(a.Name, b.Name) })
 	switch encoding {
 	case "form":
@@ -75,11 +82,98 @@ func EncodeBody(encoding, root string, fields []Field) ([]byte, string) {
 		}
 		b.WriteString("</" + root + ">")
 		return []byte(b.String()), "application/xml; charset=utf-8"
-	default:
-		// Written by hand, as encoding/json would (keys sorted, HTML-safe
-		// escaping), without its reflection: the body of every call.
-		return appendJSONValue(make([]byte, 0, 256), jsonTree(fields)), "application/json"
 	}
+	return nil, ""
+}
+
+// compareSegments orders dotted names segment by segment, a name before
+// the names it is a prefix of: the order of keys at every level of the
+// objects the names nest into.
+func compareSegments(a, b string) int {
+	for {
+		sa, ra, moreA := strings.Cut(a, ".")
+		sb, rb, moreB := strings.Cut(b, ".")
+		if c := strings.Compare(sa, sb); c != 0 {
+			return c
+		}
+		switch {
+		case !moreA && !moreB:
+			return 0
+		case !moreA:
+			return -1
+		case !moreB:
+			return 1
+		}
+		a, b = ra, rb
+	}
+}
+
+// segmentPrefix reports whether the dotted name a is b or an object b
+// nests in ("a" of "a.b"): the two collide in one JSON object.
+func segmentPrefix(a, b string) bool {
+	return a == b || len(b) > len(a) && b[len(a)] == '.' && b[:len(a)] == a
+}
+
+// appendJSONFields writes fields, sorted by compareSegments, as nested
+// JSON objects in one pass, opening and closing objects as the names'
+// segments change — no tree of maps. Names that collide (a duplicate, or
+// "a" beside "a.b": a later field wins) take the tree, which resolves
+// them as it always did; the sorted order puts colliding names next to
+// each other.
+func appendJSONFields(b []byte, fields []Field) []byte {
+	for i := 1; i < len(fields); i++ {
+		if segmentPrefix(fields[i-1].Name, fields[i].Name) {
+			return appendJSONValue(b, jsonTree(fields))
+		}
+	}
+	var openStack [8]string // the names of the objects open below the root
+	open := openStack[:0]
+	var firstStack [9]bool // per open object: nothing written in it yet
+	first := append(firstStack[:0], true)
+	comma := func() {
+		if !first[len(first)-1] {
+			b = append(b, ',')
+		}
+		first[len(first)-1] = false
+	}
+	b = append(b, '{')
+	for _, f := range fields {
+		rest := f.Name
+		level := 0
+		for level < len(open) {
+			seg, r, more := strings.Cut(rest, ".")
+			if !more || seg != open[level] {
+				break
+			}
+			level++
+			rest = r
+		}
+		for len(open) > level {
+			b = append(b, '}')
+			open, first = open[:len(open)-1], first[:len(first)-1]
+		}
+		for {
+			seg, r, more := strings.Cut(rest, ".")
+			comma()
+			b = jsontree.AppendString(b, seg, true)
+			b = append(b, ':')
+			if !more {
+				if f.IsList {
+					b = appendJSONValue(b, f.Values)
+				} else {
+					b = jsontree.AppendString(b, f.Value, true)
+				}
+				break
+			}
+			b = append(b, '{')
+			open, first = append(open, seg), append(first, true)
+			rest = r
+		}
+	}
+	for range open {
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
 // jsonTree nests fields (in order; a later field wins a conflict) into

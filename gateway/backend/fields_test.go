@@ -2,6 +2,7 @@ package backend
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -150,4 +151,36 @@ func BenchmarkEncodeBodyJSON(b *testing.B) {
 			encodeJSONReference(append([]Field(nil), fields...))
 		}
 	})
+}
+
+// TestEncodeJSONManyFields holds the one-pass JSON writer to the
+// reference on every combination of up to four names from a set that
+// nests, shares prefixes, sorts differently by segment than by string
+// ("a-b" against "a.b") and collides ("a" beside "a.b", duplicates).
+func TestEncodeJSONManyFields(t *testing.T) {
+	names := []string{"a", "b", "a.b", "a.c", "a-b", "a.b.c", "b.a", "a.b-c", "ab", ""}
+	var n int
+	var walk func(fields []Field)
+	walk = func(fields []Field) {
+		if len(fields) > 0 {
+			n++
+			want := encodeJSONReference(append([]Field(nil), fields...))
+			got, _ := EncodeBody("json", "", append([]Field(nil), fields...))
+			if string(got) != string(want) {
+				t.Fatalf("fields %+v:\n got %s\nwant %s", fields, got, want)
+			}
+		}
+		if len(fields) == 4 {
+			return
+		}
+		for i, name := range names {
+			f := Field{Name: name, Value: fmt.Sprint(len(fields), i)}
+			if i%3 == 0 {
+				f = Field{Name: name, IsList: true, Values: []string{"x", fmt.Sprint(i)}}
+			}
+			walk(append(fields, f))
+		}
+	}
+	walk(nil)
+	t.Logf("%d field lists", n)
 }

@@ -4,8 +4,6 @@ import (
 	"net"
 	"strings"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/fhirgate/fhirgate/gateway/audit"
 )
 
@@ -13,12 +11,12 @@ import (
 // resource id is the path's {id}, or for a create the id in the Location
 // the gateway answered with; query values are never recorded (they may be
 // credentials).
-func (x *Exchange) auditRecord(status int, span trace.Span) *audit.Record {
+func (x *Exchange) auditRecord(status int) *audit.Record {
 	rec := &audit.Record{
 		Time: x.start, RequestID: x.id, Base: x.base.prefix, Role: x.role(),
 		Status: status, Failure: x.kind,
 	}
-	if sc := span.SpanContext(); sc.HasTraceID() {
+	if sc := x.sc; sc.HasTraceID() {
 		rec.TraceID = sc.TraceID().String()
 	}
 	if host, _, err := net.SplitHostPort(x.r.RemoteAddr); err == nil {

@@ -26,9 +26,16 @@ type Exchange struct {
 	metrics *Metrics
 	tracer  trace.Tracer
 	proc    *Process
-	span    trace.Span // the request's server span
-	base    *base
-	route   *Route
+	span    trace.Span // the request's server span (noSpan when not recorded)
+	// sc is the request's own span context: the recorded span's, or, when
+	// nothing is recorded, a span id of its own under the client's trace.
+	sc trace.SpanContext
+	// hv backs the header values the exchange sets (headerValue): one
+	// allocation with the exchange instead of one per header.
+	hv    [4]string
+	hvN   int
+	base  *base
+	route *Route
 	// matched is the route the router matched, known before route is
 	// set (which only the route's own handler does): for labels.
 	matched *Route
@@ -72,6 +79,19 @@ type Exchange struct {
 	capabilities bool   // a metadata request, answered before routing
 	kind         string // failure class, for logs and metrics
 	text         string // first issue text, for the log
+}
+
+// headerValue is v as a header's value list, taken from the exchange's
+// own backing array while it lasts. Its capacity is 1, so an Add to the
+// header copies instead of writing into the neighbour.
+func (x *Exchange) headerValue(v string) []string {
+	if x.hvN == len(x.hv) {
+		return []string{v}
+	}
+	i := x.hvN
+	x.hvN++
+	x.hv[i] = v
+	return x.hv[i : i+1 : i+1]
 }
 
 // Value implements template.Values.

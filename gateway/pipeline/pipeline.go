@@ -267,7 +267,7 @@ func (r *Route) render(x *Exchange) (*backend.Request, *outcome.Error) {
 		return nil, x.renderFailure(err)
 	}
 	req := &backend.Request{Method: c.method, Path: path, Header: http.Header{}}
-	req.Header.Set("X-Request-Id", x.id)
+	req.Header["X-Request-Id"] = x.headerValue(x.id)
 	if len(c.query) > 0 {
 		req.Query = url.Values{}
 		for _, q := range c.query {

@@ -49,12 +49,12 @@ type Process struct {
 // and the exchange (FromContext). Its answers are written to w.
 func (p *Process) Begin(t *Table, w http.ResponseWriter, r *http.Request) (*Exchange, *http.Request) {
 	start := time.Now()
-	ctx, span := p.startServerSpan(r)
-	x := &Exchange{w: w, start: start, table: t, metrics: p.Metrics, tracer: p.Tracer, proc: p, span: span}
+	ctx, span, sc := p.startServerSpan(r)
+	x := &Exchange{w: w, start: start, table: t, metrics: p.Metrics, tracer: p.Tracer, proc: p, span: span, sc: sc}
 	r = r.WithContext(context.WithValue(ctx, exchangeKey{}, x))
 	x.r = r
 	x.id = requestID(r.Header.Get("X-Request-Id"))
-	w.Header().Set("X-Request-Id", x.id)
+	w.Header()["X-Request-Id"] = x.headerValue(x.id)
 	p.Metrics.inflight.Inc()
 	return x, r
 }
@@ -205,7 +205,7 @@ func (x *Exchange) RecordAudit(status int) {
 		return
 	}
 	x.audited = true
-	x.proc.Audit.Write(x.auditRecord(status, x.span))
+	x.proc.Audit.Write(x.auditRecord(status))
 }
 
 // Finish records the answered request: status is what was sent. Metrics,

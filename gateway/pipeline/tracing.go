@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"net/http"
 	"strings"
 	"time"
@@ -59,13 +60,19 @@ var noSpan = noop.Span{}
 // exporter (Process.Tracer nil) no span is recorded: the request only gets a
 // span id of its own under the client's trace (or a new trace, sampled
 // when SampleRatio is 1), which is all propagation needs — at a fraction
-// of a recording span's cost.
-func (p *Process) startServerSpan(r *http.Request) (context.Context, trace.Span) {
-	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+// of a recording span's cost, and kept in the exchange rather than in a
+// context (a request without traceparent allocates nothing for it).
+func (p *Process) startServerSpan(r *http.Request) (context.Context, trace.Span, trace.SpanContext) {
 	if p.Tracer == nil {
-		return trace.ContextWithSpanContext(ctx, childSpanContext(trace.SpanContextFromContext(ctx), p.SampleNew)), noSpan
+		var parent trace.SpanContext
+		if _, ok := r.Header["Traceparent"]; ok {
+			parent = trace.SpanContextFromContext(traceContext.Extract(context.Background(), propagation.HeaderCarrier(r.Header)))
+		}
+		return r.Context(), noSpan, childSpanContext(parent, p.SampleNew)
 	}
-	return p.Tracer.Start(ctx, "fhirgate", trace.WithSpanKind(trace.SpanKindServer))
+	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := p.Tracer.Start(ctx, "fhirgate", trace.WithSpanKind(trace.SpanKindServer))
+	return ctx, span, span.SpanContext()
 }
 
 // childSpanContext is a new span id under parent's trace, keeping its
@@ -111,14 +118,42 @@ func endServerSpan(span trace.Span, x *Exchange, routeName string, status int) {
 // startBackendSpan starts the client span of a backend call and writes its
 // traceparent into the call's headers.
 func (x *Exchange) startBackendSpan(ctx context.Context, backendName string, h http.Header) (context.Context, trace.Span) {
-	var span trace.Span = noSpan
 	if x.tracer == nil {
-		ctx = trace.ContextWithSpanContext(ctx, childSpanContext(trace.SpanContextFromContext(ctx), false))
-	} else {
-		ctx, span = x.tracer.Start(ctx, "backend "+backendName, trace.WithSpanKind(trace.SpanKindClient))
+		x.injectTrace(h, childSpanContext(x.sc, false))
+		return ctx, noSpan
 	}
-	traceContext.Inject(ctx, propagation.HeaderCarrier(h))
+	ctx, span := x.tracer.Start(ctx, "backend "+backendName, trace.WithSpanKind(trace.SpanKindClient))
+	x.injectTrace(h, span.SpanContext())
 	return ctx, span
+}
+
+// injectTrace writes sc as W3C trace context headers, as otel's
+// TraceContext propagator does (nothing for an invalid context; only the
+// spec-defined flags, sampled and random; tracestate when there is one),
+// into the exchange's header values. TestInjectTraceAgreesWithOtel holds
+// it to the propagator.
+func (x *Exchange) injectTrace(h http.Header, sc trace.SpanContext) {
+	if !sc.IsValid() {
+		return
+	}
+	h["Traceparent"] = x.headerValue(traceparent(sc))
+	if ts := sc.TraceState().String(); ts != "" {
+		h["Tracestate"] = x.headerValue(ts)
+	}
+}
+
+// traceparent is the header value of sc: version 00, trace id, span id,
+// flags (sampled and random only).
+func traceparent(sc trace.SpanContext) string {
+	var b [55]byte
+	tid, sid := sc.TraceID(), sc.SpanID()
+	b[0], b[1], b[2] = '0', '0', '-'
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))})
+	return string(b[:])
 }
 
 func endBackendSpan(span trace.Span, x *Exchange) {

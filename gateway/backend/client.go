@@ -31,7 +31,7 @@ type Client struct {
 	Name       string
 	instances  []*instance
 	next       atomic.Uint64
-	http       *http.Client
+	http       *http.Transport
 	headers    http.Header
 	maxBytes   int64
 	timeout    time.Duration
@@ -77,20 +77,21 @@ func NewClient(name string, b *config.Backend) (*Client, error) {
 		return nil, fmt.Errorf("backend %s: %w", name, err)
 	}
 	dialer := &net.Dialer{Timeout: b.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
-	c.http = &http.Client{
-		Transport: &http.Transport{
-			DialContext:           dialer.DialContext,
-			TLSClientConfig:       tlsConfig,
-			MaxIdleConns:          b.MaxIdleConnsPerHost * len(b.URLs),
-			MaxIdleConnsPerHost:   b.MaxIdleConnsPerHost,
-			IdleConnTimeout:       b.IdleTimeout.D(),
-			TLSHandshakeTimeout:   b.ConnectTimeout.D(),
-			ExpectContinueTimeout: time.Second,
-			ForceAttemptHTTP2:     false,
-			DisableCompression:    true,
-		},
-		// A legacy backend's redirect is an answer to map, not to follow.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	// Calls go straight to the transport, not through an http.Client: a
+	// legacy backend's redirect is an answer to map, not to follow, and
+	// without redirects the client's work per call (a copy of the headers
+	// for a redirect that never comes, deadline bookkeeping the call's
+	// context already does) is cost without use.
+	c.http = &http.Transport{
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       tlsConfig,
+		MaxIdleConns:          b.MaxIdleConnsPerHost * len(b.URLs),
+		MaxIdleConnsPerHost:   b.MaxIdleConnsPerHost,
+		IdleConnTimeout:       b.IdleTimeout.D(),
+		TLSHandshakeTimeout:   b.ConnectTimeout.D(),
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     false,
+		DisableCompression:    true,
 	}
 	c.breaker = newBreaker(c, b.CircuitBreaker)
 	return c, nil
@@ -240,7 +241,7 @@ func (c *Client) once(ctx context.Context, inst *instance, r *Request) (*Respons
 	if r.ContentType != "" {
 		req.Header.Set("Content-Type", r.ContentType)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.http.RoundTrip(req)
 	if err != nil {
 		return nil, classify(tctx, err)
 	}

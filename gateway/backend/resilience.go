@@ -118,7 +118,7 @@ func (c *Client) probe(ctx context.Context, inst *instance) bool {
 	if err != nil {
 		return false
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.http.RoundTrip(req)
 	if err != nil {
 		return false
 	}

@@ -62,7 +62,7 @@ var (
 	memlimit = flag.String("gomemlimit", "56MiB", "GOMEMLIMIT of the gateway (the chart's goMemLimit); empty: none")
 	share    = flag.Float64("proxy-share", 0.5, "share of its core each proxy under test gets during the saturation runs (a CPU cgroup; 1: the whole core, no cgroup), so that the generator's core stays ahead of the fastest proxy")
 	redisLim = flag.Bool("redis-limits", false, "also measure the gateway with its per-subject rate limit in a Redis limit store (a redis-server on the generator's core) as a target of its own, \"fhirgate, limits in Redis\": the store's cost over the in-memory limiter; scenario (a) is the one with a rate limit")
-	compare  = flag.String("compare", "", "path of another fhirgate binary (e.g. built at an earlier commit) measured side by side as a fifth target, same configuration, same core")
+	compare  = flag.String("compare", "", "path of another fhirgate binary (e.g. built at an earlier commit) measured side by side as a fifth target, same core; with the routes.yaml of the directory it is in when there is one (build it in a worktree of its commit), else this checkout's")
 )
 
 const (
@@ -164,9 +164,16 @@ func main() {
 	if *compare != "" {
 		// The binary compared with runs the same configuration on its own
 		// addresses, on the proxy core, idle while the others are measured.
+		// Built in a checkout of its commit (a git worktree), it runs that
+		// checkout's routes.yaml and profiles, which it understands: the
+		// same routes for the scenarios, without keys added since.
 		before := freeAddr()
+		cmpRoot := root
+		if _, err := os.Stat(filepath.Join(filepath.Dir(*compare), "routes.yaml")); err == nil {
+			cmpRoot = filepath.Dir(*compare)
+		}
 		cmpFile := filepath.Join(work, "routes-before.yaml")
-		must(os.WriteFile(cmpFile, []byte(benchRoutes(root, before, freeAddr(), backend, pubFile)), 0o644))
+		must(os.WriteFile(cmpFile, []byte(benchRoutes(cmpRoot, before, freeAddr(), backend, pubFile)), 0o644))
 		cmd := proxyCommand(*compare, "serve", "--config", cmpFile, "--watch", "0")
 		cmd.Env = gwEnv
 		start(cmd)

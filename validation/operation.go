@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 )
 
@@ -82,31 +82,34 @@ var primitiveFormats = map[string]*regexp.Regexp{
 // FHIR's HTTP layer and are passed over), no more values than max, every
 // required one present, values of the declared primitive type.
 func (od *OperationDefinition) CheckQuery(query map[string][]string) []Issue {
+	// The names and texts are built only for an issue: a valid call (the
+	// hot path) allocates nothing here.
 	var issues []Issue
-	op := "$" + od.Code
-	names := make([]string, 0, len(query))
+	op := func() string { return "$" + od.Code }
+	expr := func(name string) string { return op() + ".parameter('" + name + "')" }
+	var onStack [8]string
+	names := onStack[:0]
 	for name := range query {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	for _, name := range names {
 		if len(name) > 0 && name[0] == '_' {
 			continue
 		}
 		p, ok := od.params[name]
-		expr := fmt.Sprintf("%s.parameter('%s')", op, name)
 		if !ok {
-			issues = append(issues, Issue{Severity: "error", Code: "not-supported", Text: fmt.Sprintf("unknown parameter %s of operation %s", name, op), Expression: expr})
+			issues = append(issues, Issue{Severity: "error", Code: "not-supported", Text: fmt.Sprintf("unknown parameter %s of operation %s", name, op()), Expression: expr(name)})
 			continue
 		}
 		vals := query[name]
 		if p.Max >= 0 && len(vals) > p.Max {
-			issues = append(issues, Issue{Severity: "error", Code: "structure", Text: fmt.Sprintf("parameter %s given %d times, at most %d allowed", name, len(vals), p.Max), Expression: expr})
+			issues = append(issues, Issue{Severity: "error", Code: "structure", Text: fmt.Sprintf("parameter %s given %d times, at most %d allowed", name, len(vals), p.Max), Expression: expr(name)})
 		}
 		if re := primitiveFormats[p.Type]; re != nil {
 			for _, v := range vals {
 				if !re.MatchString(v) {
-					issues = append(issues, Issue{Severity: "error", Code: "value", Text: fmt.Sprintf("parameter %s is not a valid %s", name, p.Type), Expression: expr})
+					issues = append(issues, Issue{Severity: "error", Code: "value", Text: fmt.Sprintf("parameter %s is not a valid %s", name, p.Type), Expression: expr(name)})
 					break
 				}
 			}
@@ -115,7 +118,7 @@ func (od *OperationDefinition) CheckQuery(query map[string][]string) []Issue {
 	for _, name := range od.order {
 		p := od.params[name]
 		if p.Min > 0 && len(query[name]) < p.Min {
-			issues = append(issues, Issue{Severity: "error", Code: "required", Text: fmt.Sprintf("parameter %s is required by operation %s", name, op), Expression: fmt.Sprintf("%s.parameter('%s')", op, name)})
+			issues = append(issues, Issue{Severity: "error", Code: "required", Text: fmt.Sprintf("parameter %s is required by operation %s", name, op()), Expression: expr(name)})
 		}
 	}
 	return issues

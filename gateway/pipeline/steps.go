@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,7 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -397,16 +398,42 @@ func redactedQuery(x *Exchange) string {
 		return ""
 	}
 	q := x.queryValues()
-	keys := make([]string, 0, len(q))
+	var onStack [8]string
+	names := onStack[:0]
+	size := 0
 	for k, vs := range q {
+		names = append(names, k)
+		size += len(k) + len("=REDACTED&")
 		if k == "_format" && len(vs) > 0 {
-			keys = append(keys, k+"="+vs[0])
-		} else {
-			keys = append(keys, k+"=REDACTED")
+			size += len(vs[0])
 		}
 	}
-	sort.Strings(keys)
-	return strings.Join(keys, "&")
+	// In the order of the "name=value" pairs, without building them.
+	slices.SortFunc(names, func(a, b string) int {
+		n := min(len(a), len(b))
+		if c := strings.Compare(a[:n], b[:n]); c != 0 || len(a) == len(b) {
+			return c
+		}
+		if len(a) < len(b) {
+			return cmp.Compare('=', b[n])
+		}
+		return cmp.Compare(a[n], '=')
+	})
+	var b strings.Builder
+	b.Grow(size)
+	for i, k := range names {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		if vs := q[k]; k == "_format" && len(vs) > 0 {
+			b.WriteString(vs[0])
+		} else {
+			b.WriteString("REDACTED")
+		}
+	}
+	return b.String()
 }
 
 // requestID keeps a client's X-Request-Id when it is a plain token of at

@@ -1,5 +1,7 @@
 package validation
 
+import "github.com/fhirgate/fhirgate/validation/profile"
+
 // Native forms of the Bundle invariants whose FHIRPath the general engine
 // evaluates slowly (it types every entry's resource to walk entry.all(…)):
 // ~2 ms each for a Bundle of a few entries, most of a built searchset's
@@ -11,13 +13,13 @@ var nativeInvariants = map[string]func(bundle map[string]any) bool{
 	// bdl-3
 	"entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = 'transaction' or %resource.type = 'history'))": func(b map[string]any) bool {
 		return everyEntry(b, func(e map[string]any) bool {
-			return present(e["request"]) == bundleTypeIn(b, "batch", "transaction", "history")
+			return profile.Present(e["request"]) == bundleTypeIn(b, "batch", "transaction", "history")
 		})
 	},
 	// bdl-4
 	"entry.all(response.exists() = (%resource.type = 'batch-response' or %resource.type = 'transaction-response' or %resource.type = 'history'))": func(b map[string]any) bool {
 		return everyEntry(b, func(e map[string]any) bool {
-			return present(e["response"]) == bundleTypeIn(b, "batch-response", "transaction-response", "history")
+			return profile.Present(e["response"]) == bundleTypeIn(b, "batch-response", "transaction-response", "history")
 		})
 	},
 	// bdl-7: fullUrl and versionId together unique (a string
@@ -67,18 +69,6 @@ func bundleTypeIn(b map[string]any, types ...string) bool {
 		}
 	}
 	return false
-}
-
-func present(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case map[string]any:
-		return len(x) > 0
-	case []any:
-		return len(x) > 0
-	}
-	return true
 }
 
 // everyEntry is entry.all(f): true for no entries.

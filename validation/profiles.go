@@ -103,11 +103,10 @@ func (p *Parser) Check(data []byte, xml bool, set *profile.Set, as []string) Che
 }
 
 // CheckProfiles validates a resource already known to be valid base FHIR
-// (an entry of a Bundle whose own Check passed, which covers the base
-// rules and core invariants of every resource inside it) against the
-// profiles it declares, or as.
-func (p *Parser) CheckProfiles(data []byte, set *profile.Set, as []string) []Issue {
-	res := decodeJSON(data)
+// and decoded by Check (an entry of a Bundle whose own Check passed,
+// which covers the base rules and core invariants of every resource
+// inside it) against the profiles it declares, or as.
+func CheckProfiles(res map[string]any, set *profile.Set, as []string) []Issue {
 	if res == nil || set == nil {
 		return nil
 	}

@@ -67,24 +67,24 @@ func (x *Exchange) answerResource(a *config.Answer) {
 	if a.Bundle != nil {
 		as, entryAs = nil, as
 	}
-	if is, bad := firstError(b.parser.Check(data, false, b.cfg.ProfileSet, as)); bad {
+	checked := b.parser.Check(data, false, b.cfg.ProfileSet, as)
+	if is, bad := firstError(checked); bad {
 		x.fail(x.invalidResource(is))
 		return
 	}
 	if isBundle && b.cfg.ProfileSet != nil {
-		// Each entry against the profiles it declares (meta.profile) or
-		// the bundle answer's profile: the Bundle's own check covered the
-		// base specification and core invariants of every entry, not
-		// their profiles.
-		entries, _ := res["entry"].([]any)
+		// Each entry, as the Bundle's check decoded it, against the
+		// profiles it declares (meta.profile) or the bundle answer's
+		// profile: the Bundle's own check covered the base specification
+		// and core invariants of every entry, not their profiles.
+		entries, _ := checked.Resource["entry"].([]any)
 		for i, e := range entries {
 			em, _ := e.(map[string]any)
 			r, _ := em["resource"].(map[string]any)
 			if r == nil {
 				continue
 			}
-			entry, _ := resourceJSON(r)
-			if is, bad := firstError(validation.Checked{Profile: b.parser.CheckProfiles(entry, b.cfg.ProfileSet, entryAs)}); bad {
+			if is, bad := firstError(validation.Checked{Profile: validation.CheckProfiles(r, b.cfg.ProfileSet, entryAs)}); bad {
 				is.Expression = nestedPlace("Bundle.entry["+strconv.Itoa(i)+"].resource", is.Expression)
 				x.fail(x.invalidResource(is))
 				return

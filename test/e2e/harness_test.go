@@ -55,11 +55,22 @@ type stack struct {
 // old, new pairs applied to the file.
 func startStack(t *testing.T, routesFile, dialect string, from [3]string, edits ...string) *stack {
 	t.Helper()
+	return startSeededStack(t, routesFile, dialect, "", from, edits...)
+}
+
+// startSeededStack is startStack with the simulator seeded from seedFile
+// ("" the embedded seed).
+func startSeededStack(t *testing.T, routesFile, dialect, seedFile string, from [3]string, edits ...string) *stack {
+	t.Helper()
 	to := [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}
 	pairs := []string{from[0], to[0], from[1], to[1], from[2], to[2]}
 	file := writeRoutes(t, routesFile, append(pairs, edits...)...)
 	s := &stack{gw: "http://" + to[0], admin: "http://" + to[1], sim: "http://" + to[2], sent: map[string]bool{}}
-	s.simProc = start(t, "legacysim", "fachdienst", "--listen", to[2], "--dialect", dialect, "--idp-key", env.KeyFile)
+	args := []string{"fachdienst", "--listen", to[2], "--dialect", dialect, "--idp-key", env.KeyFile}
+	if seedFile != "" {
+		args = append(args, "--seed", seedFile)
+	}
+	s.simProc = start(t, "legacysim", args...)
 	waitHTTP(t, s.sim+"/demo/jwks.json", s.simProc)
 	s.gwProc = start(t, "fhirgate", "serve", "--config", file)
 	waitHTTP(t, s.admin+"/readyz", s.gwProc)

@@ -46,7 +46,7 @@ var nativeInvariants = map[string]func(resource map[string]any, instances []any)
 					hasValue = true
 				}
 			}
-			if present(ext["extension"]) == hasValue {
+			if Present(ext["extension"]) == hasValue {
 				return false, true
 			}
 		}
@@ -59,7 +59,9 @@ var nativeInvariants = map[string]func(resource map[string]any, instances []any)
 // true), which is nearly every resource.
 const dom3 = "contained.where("
 
-func present(v any) bool {
+// Present is FHIRPath's exists() of one decoded JSON value: not absent,
+// not an empty list or object.
+func Present(v any) bool {
 	switch x := v.(type) {
 	case nil:
 		return false
@@ -121,7 +123,7 @@ func (p *Profile) compileInvariants(e *Element, raws []rawConstraint) {
 		inv.native = nativeInvariants[c.Expression]
 		if e.Path == p.Type && strings.HasPrefix(c.Expression, dom3) && strings.HasSuffix(c.Expression, ".empty()") {
 			inv.native = func(resource map[string]any, _ []any) (bool, bool) {
-				if present(resource["contained"]) {
+				if Present(resource["contained"]) {
 					return false, false
 				}
 				return true, true

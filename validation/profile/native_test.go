@@ -40,7 +40,7 @@ func TestNativeProfileInvariants(t *testing.T) {
 		}{
 			{"(Task.extension).all(" + ext1 + ")", "extension", ext1Native},
 			{dom3, "", func(r map[string]any, _ []any) (bool, bool) {
-				return !present(r["contained"]), !present(r["contained"])
+				return !Present(r["contained"]), !Present(r["contained"])
 			}},
 		} {
 			e, err := fhirpath.Compile(c.expr)

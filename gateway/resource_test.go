@@ -12,7 +12,10 @@ import (
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
 )
 
-const readRoutes = `
+// answerRoutes is the head of the read and search test configurations:
+// a token profile, a value map, a loopback backend (BACKEND) and an R4
+// base whose routes follow.
+const answerRoutes = `
 auth:
   idp:
     keys: {pem_file: key.pem}
@@ -27,7 +30,9 @@ bases:
   - path: /fhir
     fhir_version: R4
     routes:
-      - name: read-task
+`
+
+const readRoutes = answerRoutes + `      - name: read-task
         interaction: read
         method: GET
         path: /Task/{id}

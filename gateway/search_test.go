@@ -11,22 +11,7 @@ import (
 	"github.com/fhirgate/fhirgate/validation"
 )
 
-const searchRoutes = `
-auth:
-  idp:
-    keys: {pem_file: key.pem}
-    roles: {claim: role, map: {doc: prescriber}}
-value_maps:
-  states: {map: {OPEN: ready, DONE: completed}}
-backends:
-  legacy:
-    urls: [BACKEND]
-    timeout: 300ms
-bases:
-  - path: /fhir
-    fhir_version: R4
-    routes:
-      - name: search-tasks
+const searchRoutes = answerRoutes + `      - name: search-tasks
         interaction: search
         method: GET
         path: /Task

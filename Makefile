@@ -98,7 +98,9 @@ FUZZ_TARGETS := \
 	./gateway/backend:FuzzEncodeJSON:50000 \
 	./gateway/pipeline:FuzzParseToken:100000 \
 	./gateway:FuzzNormalisePath:20000 \
-	./gateway/audit:FuzzFlatRecordAgrees:10000
+	./gateway/audit:FuzzFlatRecordAgrees:10000 \
+	./gateway/logline:FuzzLineAgrees:100000 \
+	./validation:FuzzPrimitiveChecksAgree:100000
 
 # Long fuzzing: each target for FUZZTIME.
 FUZZTIME ?= 60s

@@ -2,6 +2,7 @@ package validation
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -76,4 +77,31 @@ func TestOperationParametersBodyAndRequired(t *testing.T) {
 	if _, err := LoadOperationDefinition([]byte(`{"resourceType":"Patient"}`)); err == nil {
 		t.Error("a Patient loaded as OperationDefinition")
 	}
+}
+
+// The checks in Go answer as the FHIR regexes they stand for.
+func TestPrimitiveChecksAgree(t *testing.T) {
+	values := []string{"", "0", "-0", "00", "01", "1", "-1", "10", "-", "+1", "1.5", "1e5",
+		"true", "false", "True", "a", " a", "a ", "a b", "a  b", "a\tb", "a\vb", "a\x00b", "\xff",
+		"ab-.9Z", "a_b", strings.Repeat("a", 64), strings.Repeat("a", 65), "2026-11-30", "ü", "a\nb"}
+	for typ, check := range primitiveChecks {
+		for _, v := range values {
+			if got, want := check(v), primitiveFormats[typ].MatchString(v); got != want {
+				t.Errorf("%s %q: check %v, regex %v", typ, v, got, want)
+			}
+		}
+	}
+}
+
+func FuzzPrimitiveChecksAgree(f *testing.F) {
+	for _, v := range []string{"", "0", "-12", "a b", "a\f b", strings.Repeat("x", 64), "\xff\x00"} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		for typ, check := range primitiveChecks {
+			if got, want := check(v), primitiveFormats[typ].MatchString(v); got != want {
+				t.Errorf("%s %q: check %v, regex %v", typ, v, got, want)
+			}
+		}
+	})
 }

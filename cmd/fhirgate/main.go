@@ -20,6 +20,7 @@ import (
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway"
 	"github.com/fhirgate/fhirgate/gateway/linebuf"
+	"github.com/fhirgate/fhirgate/gateway/logline"
 )
 
 const usage = `usage:
@@ -88,7 +89,9 @@ func serve(args []string, stderr io.Writer) int {
 	level.UnmarshalText([]byte(cfg.Log.Level))
 	out := linebuf.New(os.Stdout, 64<<10, cfg.Log.FlushInterval.D())
 	defer out.Close()
-	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}))
+	// The access log's lines are written by hand (logline), byte for byte
+	// as slog's JSON handler writes the rest.
+	log := slog.New(logline.New(out, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	srv, err := gateway.NewServer(cfg, log)
 	if err != nil {

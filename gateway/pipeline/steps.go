@@ -23,6 +23,7 @@ import (
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway/audit"
 	"github.com/fhirgate/fhirgate/gateway/auth"
+	"github.com/fhirgate/fhirgate/gateway/logline"
 	"github.com/fhirgate/fhirgate/gateway/outcome"
 	"github.com/fhirgate/fhirgate/gateway/ratelimit/redisstore"
 )
@@ -349,33 +350,35 @@ func bareAnswer(status int) *outcome.Error {
 // query value except _format: credentials travel in both (Authorization,
 // X-AccessCode, ?ac, ?secret), and an allowlist cannot forget one.
 func (p *Process) accessLog(x *Exchange, routeName string, status int, elapsed time.Duration) {
-	if !p.Log.Enabled(x.r.Context(), slog.LevelInfo) {
+	ctx := x.r.Context()
+	l := logline.Start(ctx, p.Log, slog.LevelInfo, "request")
+	if l == nil {
 		return // nothing built for a line nobody writes
 	}
-	attrs := []slog.Attr{
-		slog.String("request_id", x.id),
-		slog.String("method", x.r.Method),
-		slog.String("path", x.r.URL.Path),
-		slog.String("route", routeName),
-		slog.Int("status", status),
-		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-	}
+	l.Str("request_id", x.id)
+	l.Str("method", x.r.Method)
+	l.Str("path", x.r.URL.Path)
+	l.Str("route", routeName)
+	l.Int("status", status)
+	l.Float("duration_ms", float64(elapsed.Microseconds())/1000)
 	if q := redactedQuery(x); q != "" {
-		attrs = append(attrs, slog.String("query", q))
+		l.Str("query", q)
 	}
 	if role := x.role(); role != "" {
-		attrs = append(attrs, slog.String("role", role))
+		l.Str("role", role)
 	}
 	if x.backendKind != "" {
-		attrs = append(attrs, slog.String("backend", x.backendKind), slog.Float64("backend_ms", float64(x.backendTime.Microseconds())/1000))
+		l.Str("backend", x.backendKind)
+		l.Float("backend_ms", float64(x.backendTime.Microseconds())/1000)
 		if x.backendStatus != 0 {
-			attrs = append(attrs, slog.Int("backend_status", x.backendStatus))
+			l.Int("backend_status", x.backendStatus)
 		}
 	}
 	if x.kind != "" {
-		attrs = append(attrs, slog.String("failure", x.kind), slog.String("issue", x.text))
+		l.Str("failure", x.kind)
+		l.Str("issue", x.text)
 	}
-	p.Log.LogAttrs(x.r.Context(), slog.LevelInfo, "request", attrs...)
+	l.Emit(ctx)
 }
 
 // validationKind tells the failures of the request's own content — a

@@ -6,7 +6,11 @@
 // "gateway / bare proxy" is the share of the achievable that fhirgate
 // reaches.
 //
-//	bareproxy --listen 127.0.0.1:9301 --backend 127.0.0.1:9201
+//	bareproxy --listen 127.0.0.1:9301 --backend 127.0.0.1:9201 [--pprof 127.0.0.1:9302]
+//
+// With --pprof it serves net/http/pprof on that second address (never on
+// the proxied one), so that a CPU profile of the floor can be set beside
+// the gateway's.
 package main
 
 import (
@@ -16,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
 	"net/url"
 	"sync"
 	"time"
@@ -31,7 +36,13 @@ func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
 func main() {
 	listen := flag.String("listen", "127.0.0.1:9301", "address")
 	backend := flag.String("backend", "127.0.0.1:9201", "backend host:port")
+	pprofAddr := flag.String("pprof", "", "if set, net/http/pprof is served on this address")
 	flag.Parse()
+	if *pprofAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		go func() { log.Fatal(http.ListenAndServe(*pprofAddr, mux)) }()
+	}
 	target := &url.URL{Scheme: "http", Host: *backend}
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

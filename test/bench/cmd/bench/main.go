@@ -56,7 +56,7 @@ var (
 	conns    = flag.Int("connections", 64, "keep-alive connections of the generators")
 	only     = flag.String("only", "", "run only the scenarios whose name contains this")
 	gogc     = flag.String("gogc", "400", "GOGC of the gateway (the chart's goGC)")
-	profile  = flag.String("cpuprofile", "", "if set, a CPU profile of the gateway during each scenario's first saturation run is written to <this>-<scenario letter>.prof")
+	profile  = flag.String("cpuprofile", "", "if set, CPU profiles of the gateway and of the bare proxy during each scenario's first saturation run are written to <this>-<scenario letter>.prof and <this>-<scenario letter>-bare.prof")
 	maxprocs = flag.String("gomaxprocs", "", "GOMAXPROCS of the gateway; empty: Go's default (the one CPU it is pinned to)")
 	gcTrace  = flag.String("gctrace", "", "if set, the gateway runs with GODEBUG=gctrace=1, its stderr goes to <this>-gateway.log, its start time to <this>-start.txt, and each scenario's first fixed-rate run through it to <this>-<letter>-latency.tsv (send time, latency, both ns): to line slow requests up with collections")
 	memlimit = flag.String("gomemlimit", "56MiB", "GOMEMLIMIT of the gateway (the chart's goMemLimit); empty: none")
@@ -148,7 +148,13 @@ func main() {
 	must(os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644))
 	must(writeNginx(work, nginxAddr, backend))
 	start(proxyCommand("nginx", "-p", work, "-c", filepath.Join(work, "nginx.conf")))
-	start(proxyCommand(filepath.Join(work, "bareproxy"), "--listen", bareAddr, "--backend", backend))
+	bareArgs := []string{filepath.Join(work, "bareproxy"), "--listen", bareAddr, "--backend", backend}
+	barePprof := ""
+	if *profile != "" {
+		barePprof = freeAddr()
+		bareArgs = append(bareArgs, "--pprof", barePprof)
+	}
+	start(proxyCommand(bareArgs...))
 	admin := freeAddr()
 	cfg := benchRoutes(root, gw, admin, backend, pubFile)
 	cfgFile := filepath.Join(work, "routes.yaml")
@@ -247,11 +253,15 @@ func main() {
 					go sampleRSS(gwCmd.Process.Pid, &rss, &anon, stop)
 				}
 				var profiled chan struct{}
-				if tg == "gateway" && rep == 0 && *profile != "" {
+				if (tg == "gateway" || tg == "bare") && rep == 0 && *profile != "" {
+					from, file := admin, fmt.Sprintf("%s-%c.prof", *profile, sc.name[1])
+					if tg == "bare" {
+						from, file = barePprof, fmt.Sprintf("%s-%c-bare.prof", *profile, sc.name[1])
+					}
 					profiled = make(chan struct{})
 					go func() {
 						defer close(profiled)
-						fetchProfile(admin, *duration-time.Second, fmt.Sprintf("%s-%c.prof", *profile, sc.name[1]))
+						fetchProfile(from, *duration-time.Second, file)
 					}()
 				}
 				if cg != nil {
@@ -781,9 +791,11 @@ func must(err error) {
 	}
 }
 
-// fetchProfile writes a CPU profile of the gateway taken for d.
-func fetchProfile(admin string, d time.Duration, file string) {
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, max(1, int(d.Seconds()))))
+// fetchProfile writes a CPU profile taken for d of the process serving
+// net/http/pprof at addr (the gateway's admin listener, the bare proxy's
+// --pprof).
+func fetchProfile(addr string, d time.Duration, file string) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(1, int(d.Seconds()))))
 	if err != nil {
 		log.Printf("profile: %v", err)
 		return
@@ -795,7 +807,7 @@ func fetchProfile(admin string, d time.Duration, file string) {
 		return
 	}
 	must(os.WriteFile(file, data, 0o644))
-	log.Printf("CPU profile of the gateway: %s", file)
+	log.Printf("CPU profile: %s", file)
 }
 
 func fileExists(name string) bool {

@@ -21,6 +21,7 @@ import (
 	"github.com/fhirgate/fhirgate/gateway"
 	"github.com/fhirgate/fhirgate/gateway/linebuf"
 	"github.com/fhirgate/fhirgate/gateway/logline"
+	"github.com/fhirgate/fhirgate/gateway/memtrim"
 )
 
 const usage = `usage:
@@ -99,6 +100,14 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	srv.WatchDebounce = *watch
+	// Started: what only the start needed goes back to the kernel — the
+	// heap garbage of loading, the binary's pages only the start read
+	// (memtrim).
+	if released, err := memtrim.AfterStart(); err != nil {
+		log.Warn("start-up pages of the binary not released", "error", err.Error())
+	} else {
+		log.Debug("start-up pages of the binary released", "kib", released>>10)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	hup := make(chan os.Signal, 1)

@@ -86,9 +86,11 @@ bases:
 `
 
 type fixture struct {
-	gw    *httptest.Server
-	spy   *backendSpy
-	token string
+	gw      *httptest.Server
+	spy     *backendSpy
+	token   string
+	table   *pipeline.Table
+	metrics *pipeline.Metrics
 }
 
 func newFixture(t *testing.T, backendURL string, spy *backendSpy, opts ...Option) *fixture {
@@ -114,12 +116,13 @@ func newFixtureRoutes(t testing.TB, routes string, spy *backendSpy, opts ...Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(table, pipeline.NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)), opts...)
+	m := pipeline.NewMetrics()
+	g, err := New(table, m, slog.New(slog.NewJSONHandler(io.Discard, nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok, _ := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"sub": "s", "role": "doc", "exp": time.Now().Add(time.Hour).Unix()}).SignedString(key)
-	f := &fixture{gw: httptest.NewServer(g), spy: spy, token: tok}
+	f := &fixture{gw: httptest.NewServer(g), spy: spy, token: tok, table: table, metrics: m}
 	t.Cleanup(f.gw.Close)
 	return f
 }

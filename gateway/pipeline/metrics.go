@@ -3,6 +3,7 @@ package pipeline
 import (
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/fhirgate/fhirgate/config"
 	"github.com/fhirgate/fhirgate/gateway/audit"
@@ -121,13 +122,20 @@ func (m *Metrics) ConfigLoaded(ok bool, unixSeconds float64) {
 // histogram and the validation kinds it can fail with; the answers given
 // before a route is known ("unmatched"). Series of routes a reload
 // removed stay until the process restarts.
+//
+// The series a request counts into are kept with its route (and with the
+// table for "unmatched"), so that a request finds them without hashing
+// label values and taking the vectors' locks.
 func (m *Metrics) KnownSeries(t *Table) {
+	backends := map[string]*backendSeries{}
 	for name, c := range t.clients {
+		bs := &backendSeries{owner: m, outcomes: map[string]prometheus.Counter{}}
 		for _, o := range backendOutcomes {
-			m.backendRequests.WithLabelValues(name, o)
+			bs.outcomes[o] = m.backendRequests.WithLabelValues(name, o)
 		}
-		m.backendRefusals.WithLabelValues(name)
-		m.backendDuration.WithLabelValues(name)
+		bs.refusals = m.backendRefusals.WithLabelValues(name)
+		bs.duration = m.backendDuration.WithLabelValues(name)
+		backends[name] = bs
 		gauge := m.breakerOpen.WithLabelValues(name)
 		gauge.Set(0)
 		c.OnBreakerChange = func(open bool) {
@@ -153,10 +161,15 @@ func (m *Metrics) KnownSeries(t *Table) {
 		}
 		for _, r := range b.routes {
 			name := r.cfg.Name
+			rs := &routeSeries{owner: m, requests: map[int]prometheus.Counter{}}
 			for _, code := range r.statuses() {
-				m.requests.WithLabelValues(name, strconv.Itoa(code))
+				rs.requests[code] = m.requests.WithLabelValues(name, strconv.Itoa(code))
 			}
-			m.duration.WithLabelValues(name)
+			rs.duration = m.duration.WithLabelValues(name)
+			r.series = rs
+			if r.client != nil {
+				r.backendSeries = backends[r.client.Name]
+			}
 			for _, rule := range r.rules {
 				if rule.Answer.ResourceT != nil {
 					m.invalidResources.WithLabelValues(name)
@@ -167,10 +180,47 @@ func (m *Metrics) KnownSeries(t *Table) {
 			}
 		}
 	}
+	us := &routeSeries{owner: m, requests: map[int]prometheus.Counter{}}
 	for code := range unmatched {
-		m.requests.WithLabelValues("unmatched", strconv.Itoa(code))
+		us.requests[code] = m.requests.WithLabelValues("unmatched", strconv.Itoa(code))
 	}
-	m.duration.WithLabelValues("unmatched")
+	us.duration = m.duration.WithLabelValues("unmatched")
+	t.unmatched = us
+}
+
+// routeSeries are a route's request counters by status and its duration
+// histogram, resolved once per table. owner is the Metrics they belong
+// to: a table counted by another (tests build several gateways) takes
+// the vectors.
+type routeSeries struct {
+	owner    *Metrics
+	requests map[int]prometheus.Counter
+	duration prometheus.Observer
+}
+
+// backendSeries are a backend's call counters by outcome, its refusal
+// counter and its duration histogram.
+type backendSeries struct {
+	owner    *Metrics
+	outcomes map[string]prometheus.Counter
+	refusals prometheus.Counter
+	duration prometheus.Observer
+}
+
+// countRequest counts an answered request of route name (series: its
+// route's, or the table's unmatched ones; nil takes the vectors).
+func (m *Metrics) countRequest(series *routeSeries, name string, status int, elapsed time.Duration) {
+	if series == nil || series.owner != m {
+		m.requests.WithLabelValues(name, strconv.Itoa(status)).Inc()
+		m.duration.WithLabelValues(name).Observe(elapsed.Seconds())
+		return
+	}
+	if c := series.requests[status]; c != nil {
+		c.Inc()
+	} else {
+		m.requests.WithLabelValues(name, strconv.Itoa(status)).Inc()
+	}
+	series.duration.Observe(elapsed.Seconds())
 }
 
 // backendOutcomes are the outcome labels of a call that was made.

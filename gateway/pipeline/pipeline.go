@@ -248,7 +248,7 @@ func (r *Route) forward(x *Exchange) {
 		x.backendStatus = resp.Status
 		x.backendKind = "answer"
 	}
-	x.metrics.observeBackend(r.client.Name, x)
+	x.metrics.observeBackend(r, x)
 	r.mapAnswer(x, failure)
 }
 

@@ -217,13 +217,16 @@ func (x *Exchange) Finish(status int) {
 	p.Metrics.inflight.Dec()
 	elapsed := time.Since(x.start)
 	routeName := "unmatched"
-	if x.route != nil {
-		routeName = x.route.cfg.Name
-	} else if x.matched != nil {
-		routeName = x.matched.cfg.Name
+	var series *routeSeries
+	if x.table != nil {
+		series = x.table.unmatched
 	}
-	p.Metrics.requests.WithLabelValues(routeName, strconv.Itoa(status)).Inc()
-	p.Metrics.duration.WithLabelValues(routeName).Observe(elapsed.Seconds())
+	if x.route != nil {
+		routeName, series = x.route.cfg.Name, x.route.series
+	} else if x.matched != nil {
+		routeName, series = x.matched.cfg.Name, x.matched.series
+	}
+	p.Metrics.countRequest(series, routeName, status, elapsed)
 	if kind, ok := validationKind(x.kind); ok {
 		p.Metrics.validationFailures.WithLabelValues(routeName, kind).Inc()
 	}
@@ -462,15 +465,33 @@ func requestID(in string) string {
 
 // observeBackend records one backend call: a call made by its outcome
 // and duration, a call the circuit breaker refused as a refusal only.
-func (m *Metrics) observeBackend(name string, x *Exchange) {
+func (m *Metrics) observeBackend(r *Route, x *Exchange) {
+	name := r.client.Name
+	bs := r.backendSeries
+	if bs != nil && bs.owner != m {
+		bs = nil
+	}
 	if x.backendKind == "open" {
-		m.backendRefusals.WithLabelValues(name).Inc()
+		if bs != nil {
+			bs.refusals.Inc()
+		} else {
+			m.backendRefusals.WithLabelValues(name).Inc()
+		}
 		return
 	}
 	outcome := x.backendKind
 	if outcome == "answer" {
 		outcome = statusClass(x.backendStatus)
 	}
-	m.backendRequests.WithLabelValues(name, outcome).Inc()
-	m.backendDuration.WithLabelValues(name).Observe(x.backendTime.Seconds())
+	if bs == nil {
+		m.backendRequests.WithLabelValues(name, outcome).Inc()
+		m.backendDuration.WithLabelValues(name).Observe(x.backendTime.Seconds())
+		return
+	}
+	if c := bs.outcomes[outcome]; c != nil {
+		c.Inc()
+	} else {
+		m.backendRequests.WithLabelValues(name, outcome).Inc()
+	}
+	bs.duration.Observe(x.backendTime.Seconds())
 }

@@ -37,6 +37,9 @@ type Table struct {
 	clients map[string]*backend.Client
 	// stores are the shared limit stores by name.
 	stores map[string]*redisstore.Store
+	// unmatched are the series of answers given before a route is known
+	// (Metrics.KnownSeries).
+	unmatched *routeSeries
 }
 
 type base struct {
@@ -83,6 +86,10 @@ type Route struct {
 	client   *backend.Client
 	stages   []stage
 	matchers [][]matcher // per rule
+	// series and backendSeries are the metric series the route's
+	// requests and backend calls count into (Metrics.KnownSeries).
+	series        *routeSeries
+	backendSeries *backendSeries
 
 	// request is the body spec (nil: the route takes no body);
 	// formatFromRequest answers in the request's format by default.

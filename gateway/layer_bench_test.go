@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/fhirgate/fhirgate/gateway/logline"
 	"github.com/fhirgate/fhirgate/gateway/pipeline"
 )
 
@@ -25,7 +26,7 @@ func (w *discardWriter) WriteHeader(int)             {}
 // io.Discard) — an E-Rezept $abort without a token, no backend.
 func BenchmarkHTTPLayer(b *testing.B) {
 	cfg := defaultTable(&testing.T{})
-	g, err := New(cfg, pipeline.NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	g, err := New(cfg, pipeline.NewMetrics(), slog.New(logline.New(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
 	}

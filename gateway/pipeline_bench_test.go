@@ -20,6 +20,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/fhirgate/fhirgate/config"
+	"github.com/fhirgate/fhirgate/gateway/logline"
 	"github.com/fhirgate/fhirgate/gateway/pipeline"
 	"github.com/fhirgate/fhirgate/test/procs"
 )
@@ -72,7 +73,8 @@ func benchGatewaySigner(b *testing.B, legacy http.Handler) (*Gateway, func(jwt.M
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := New(table, pipeline.NewMetrics(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	// Logged as fhirgate serve logs (logline).
+	g, err := New(table, pipeline.NewMetrics(), slog.New(logline.New(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -262,7 +262,11 @@ func Outcome(status int) string {
 // empty optional ones left out, strings quoted as encoding/json does.
 func (l *Log) appendFlat(b []byte, r *Record) []byte {
 	b = append(b, `{"time":`...)
-	b = jsontree.AppendString(b, r.Time.UTC().Format(time.RFC3339Nano), true)
+	// RFC 3339 holds nothing JSON escapes: written in place, unquoted
+	// by hand.
+	b = append(b, '"')
+	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
 	b = appendField(b, "request_id", r.RequestID, true)
 	b = appendField(b, "trace_id", r.TraceID, false)
 	b = appendField(b, "base", r.Base, true)

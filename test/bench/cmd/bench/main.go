@@ -128,9 +128,17 @@ func main() {
 	}
 
 	log.Print("building fhirgate and the bare proxy")
-	build := exec.Command("go", "build", "-o", work+"/", "./cmd/fhirgate")
+	build := exec.Command("go", "build", "-o", filepath.Join(work, "fhirgate.linked"), "./cmd/fhirgate")
 	build.Dir, build.Stderr = root, os.Stderr
 	must(build.Run())
+	// The gateway runs a copy written as a deployment writes its binary
+	// (an image layer extracted, a package installed: write(2)). The
+	// linker writes through a mapping, and the page cache then holds the
+	// file in large folios, which the kernel maps back whole at a fault
+	// in them: pages the gateway gives back after start (memtrim) would
+	// come back in tens of MiB — an idle RSS of 49 instead of 38 MiB that
+	// no deployed gateway has.
+	must(copyFile(filepath.Join(work, "fhirgate.linked"), filepath.Join(work, "fhirgate")))
 	build = exec.Command("go", "build", "-o", work+"/", "./cmd/bareproxy")
 	build.Stderr = os.Stderr
 	must(build.Run())
@@ -808,6 +816,24 @@ func fetchProfile(addr string, d time.Duration, file string) {
 	}
 	must(os.WriteFile(file, data, 0o644))
 	log.Printf("CPU profile: %s", file)
+}
+
+// copyFile writes a copy of src to dst with plain writes, executable.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(struct{ io.Writer }{out}, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 func fileExists(name string) bool {

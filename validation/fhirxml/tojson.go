@@ -269,7 +269,7 @@ func ToJSONPartial(v Version, data []byte) ([]byte, error) {
 	}
 	c := &toJSON{m: ModelFor(v)}
 	c.out.Grow(len(data)) // the JSON of a resource is shorter than its XML
-	c.resource(root, "")
+	c.resource(root)
 	if len(c.errs) > 0 {
 		return c.out.Bytes(), c.errs
 	}
@@ -280,31 +280,81 @@ type toJSON struct {
 	m    *Model
 	out  bytes.Buffer
 	errs Errors
+	at   []pathStep // the current location (push, pop)
 }
 
-func (c *toJSON) fail(path string, structure bool, format string, args ...any) {
-	c.errs = append(c.errs, Error{Path: path, Msg: fmt.Sprintf(format, args...), Structure: structure})
+func (c *toJSON) fail(structure bool, format string, args ...any) {
+	c.errs = append(c.errs, Error{Path: c.where(), Msg: fmt.Sprintf(format, args...), Structure: structure})
 }
 
-func (c *toJSON) resource(n *node, path string) {
+// failAt is fail located at the child name (index ≥ 0: name[index]) of
+// the current place.
+func (c *toJSON) failAt(name string, index int, structure bool, format string, args ...any) {
+	c.push(name, index)
+	c.fail(structure, format, args...)
+	c.pop()
+}
+
+// pathStep is one step of the location being converted: name, with
+// [index] when index ≥ 0.
+type pathStep struct {
+	name  string
+	index int
+}
+
+// push and pop move the current location (c.at), which is turned into
+// text (Task.input[0].type) only for an error: converting allocates no
+// path.
+func (c *toJSON) push(name string, index int) { c.at = append(c.at, pathStep{name, index}) }
+func (c *toJSON) pop()                        { c.at = c.at[:len(c.at)-1] }
+
+func (c *toJSON) where() string {
+	var b strings.Builder
+	for i, s := range c.at {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.name)
+		if s.index >= 0 {
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(s.index))
+			b.WriteByte(']')
+		}
+	}
+	return b.String()
+}
+
+// resource converts a resource element at the current location: the
+// root's members are located under its type name (Task.input), a nested
+// resource's under its place (Task.contained[0]).
+func (c *toJSON) resource(n *node) {
 	t := c.m.Resource(n.name)
 	if t == nil {
-		// Located at the resource's place (Task.contained[0]), or for
-		// the root at resourceType, as the JSON reader locates it.
-		at := path
-		if at == "" {
-			at = "resourceType"
+		// Located at the resource's place, or for the root at
+		// resourceType, as the JSON reader locates it.
+		if len(c.at) == 0 {
+			c.failAt("resourceType", -1, true, "unknown resource type %s", n.name)
+		} else {
+			c.fail(true, "unknown resource type %s", n.name)
 		}
-		c.fail(at, true, "unknown resource type %s", n.name)
 		c.out.WriteString("null")
 		return
 	}
+	root := len(c.at) == 0
+	if root {
+		c.push(n.name, -1)
+		defer c.pop()
+	}
 	if len(n.attrs) > 0 {
-		c.fail(join(path, n.name), true, "a resource element has no attributes")
+		if root {
+			c.fail(true, "a resource element has no attributes")
+		} else {
+			c.failAt(n.name, -1, true, "a resource element has no attributes")
+		}
 	}
 	c.out.WriteString(`{"resourceType":`)
 	writeString(&c.out, n.name)
-	c.members(n, t, pathOr(path, n.name), true)
+	c.members(n, t, true)
 	c.out.WriteByte('}')
 }
 
@@ -335,7 +385,7 @@ type group struct {
 
 // members writes the properties of a complex node (after "{", or after
 // resourceType when comma is true), checking attributes and element order.
-func (c *toJSON) members(n *node, t *typeInfo, path string, comma bool) {
+func (c *toJSON) members(n *node, t *typeInfo, comma bool) {
 	sep := func() {
 		if comma {
 			c.out.WriteByte(',')
@@ -345,7 +395,7 @@ func (c *toJSON) members(n *node, t *typeInfo, path string, comma bool) {
 	for _, a := range n.attrs {
 		e, ok := t.byName[a.Name.Local]
 		if !ok || !e.attr {
-			c.fail(path, true, "attribute %s is not allowed here", a.Name.Local)
+			c.fail(true, "attribute %s is not allowed here", a.Name.Local)
 			continue
 		}
 		sep()
@@ -361,14 +411,14 @@ func (c *toJSON) members(n *node, t *typeInfo, path string, comma bool) {
 	for i, ch := range n.children {
 		e, ct, ok := t.choiceElement(ch.name)
 		if !ok || e.attr {
-			c.fail(join(path, ch.name), true, "unknown element %s", ch.name)
+			c.failAt(ch.name, -1, true, "unknown element %s", ch.name)
 			continue
 		}
 		idx := indexOf(t, e)
 		if len(groups) > 0 && groups[len(groups)-1].name == ch.name {
 			g := &groups[len(groups)-1]
 			if !e.list {
-				c.fail(join(path, ch.name), true, "element %s appears more than once but repeats at most once", ch.name)
+				c.failAt(ch.name, -1, true, "element %s appears more than once but repeats at most once", ch.name)
 				continue
 			}
 			if g.start >= 0 && g.end == i {
@@ -384,18 +434,18 @@ func (c *toJSON) members(n *node, t *typeInfo, path string, comma bool) {
 		if idx == last && e.typ != nil && e.typ.choices != nil && len(groups) > 0 && groups[len(groups)-1].el == e {
 			// A choice element under a second type (valueString, then
 			// valueBoolean): located at the choice, as in JSON.
-			c.fail(join(path, e.name), true, "element %s[x] is given as %s and as %s", e.name, groups[len(groups)-1].name, ch.name)
+			c.failAt(e.name, -1, true, "element %s[x] is given as %s and as %s", e.name, groups[len(groups)-1].name, ch.name)
 			continue
 		}
 		if idx < last || (idx == last) {
-			c.fail(join(path, ch.name), true, "element %s is out of order or repeated apart", ch.name)
+			c.failAt(ch.name, -1, true, "element %s is out of order or repeated apart", ch.name)
 			continue
 		}
 		last = idx
 		groups = append(groups, group{name: ch.name, el: e, typ: ct, nodes: n.children[i : i+1], start: i, end: i + 1})
 	}
 	for i := range groups {
-		c.group(&groups[i], path, sep)
+		c.group(&groups[i], sep)
 	}
 }
 
@@ -408,14 +458,17 @@ func indexOf(t *typeInfo, e *element) int {
 	return -1
 }
 
-func (c *toJSON) group(g *group, path string, sep func()) {
-	elPath := func(i int) string {
-		p := join(path, g.name)
-		if g.el.list {
-			p += "[" + strconv.Itoa(i) + "]"
-		}
-		return p
+// pushElement makes a group's i-th node the current location: name,
+// with [i] when the element repeats.
+func (c *toJSON) pushElement(g *group, i int) {
+	if g.el.list {
+		c.push(g.name, i)
+	} else {
+		c.push(g.name, -1)
 	}
+}
+
+func (c *toJSON) group(g *group, sep func()) {
 	switch {
 	case g.el.container:
 		sep()
@@ -423,27 +476,31 @@ func (c *toJSON) group(g *group, path string, sep func()) {
 		c.out.WriteByte(':')
 		c.list(g.el.list, len(g.nodes), func(i int) {
 			n := g.nodes[i]
+			c.pushElement(g, i)
+			defer c.pop()
 			if len(n.attrs) > 0 || len(n.children) != 1 || n.children[0].raw != nil {
-				c.fail(elPath(i), true, "%s must hold exactly one resource", g.name)
+				c.fail(true, "%s must hold exactly one resource", g.name)
 				c.out.WriteString("null")
 				return
 			}
-			c.resource(n.children[0], elPath(i))
+			c.resource(n.children[0])
 		})
 	case g.typ.primitive:
-		c.primitives(g, path, sep, elPath)
+		c.primitives(g, sep)
 	default:
 		sep()
 		writeString(&c.out, g.name)
 		c.out.WriteByte(':')
 		c.list(g.el.list, len(g.nodes), func(i int) {
 			n := g.nodes[i]
+			c.pushElement(g, i)
 			if n.raw != nil {
-				c.fail(elPath(i), true, "unexpected XHTML")
+				c.fail(true, "unexpected XHTML")
 			}
 			c.out.WriteByte('{')
-			c.members(n, g.typ, elPath(i), false)
+			c.members(n, g.typ, false)
 			c.out.WriteByte('}')
+			c.pop()
 		})
 	}
 }
@@ -465,81 +522,16 @@ func (c *toJSON) list(isList bool, n int, each func(i int)) {
 
 // primitives writes a primitive element: values under its name, id and
 // extensions under _name, arrays aligned with null where a side is absent.
-func (c *toJSON) primitives(g *group, path string, sep func(), elPath func(int) string) {
+func (c *toJSON) primitives(g *group, sep func()) {
 	values := make([][]byte, len(g.nodes))
 	extras := make([][]byte, len(g.nodes))
 	anyValue, anyExtra := false, false
 	for i, n := range g.nodes {
-		p := elPath(i)
-		if g.typ.xhtml {
-			if n.raw == nil {
-				c.fail(p, true, "the narrative div must be XHTML in the namespace %s", XHTMLNamespace)
-				continue
-			}
-			var b bytes.Buffer
-			writeString(&b, string(n.raw))
-			values[i], anyValue = b.Bytes(), true
-			continue
-		}
-		var extra bytes.Buffer
-		extraComma := false
-		for _, a := range n.attrs {
-			switch a.Name.Local {
-			case "value":
-				v, err := primitiveJSON(g.typ, a.Value)
-				if err != nil {
-					c.fail(p, false, "%v", err)
-					continue
-				}
-				values[i], anyValue = v, true
-			case "id":
-				if extraComma {
-					extra.WriteByte(',')
-				}
-				extra.WriteString(`"id":`)
-				writeString(&extra, a.Value)
-				extraComma = true
-			default:
-				c.fail(p, true, "attribute %s is not allowed on a primitive", a.Name.Local)
-			}
-		}
-		var exts []*node
-		badChild := false
-		for _, ch := range n.children {
-			if ch.name != "extension" {
-				c.fail(join(p, ch.name), true, "a primitive holds only extensions, not %s", ch.name)
-				badChild = true
-				continue
-			}
-			exts = append(exts, ch)
-		}
-		if len(exts) > 0 {
-			if extraComma {
-				extra.WriteByte(',')
-			}
-			ext := g.typ.byName["extension"]
-			extra.WriteString(`"extension":[`)
-			sub := &toJSON{m: c.m}
-			for j, x := range exts {
-				if j > 0 {
-					sub.out.WriteByte(',')
-				}
-				sub.out.WriteByte('{')
-				sub.members(x, ext.typ, fmt.Sprintf("%s.extension[%d]", p, j), false)
-				sub.out.WriteByte('}')
-			}
-			c.errs = append(c.errs, sub.errs...)
-			extra.Write(sub.out.Bytes())
-			extra.WriteByte(']')
-			extraComma = true
-		}
-		if extraComma {
-			extras[i] = append(append([]byte{'{'}, extra.Bytes()...), '}')
-			anyExtra = true
-		}
-		if values[i] == nil && extras[i] == nil && !badChild {
-			c.fail(p, true, "element %s has neither a value nor extensions", g.name)
-		}
+		c.pushElement(g, i)
+		values[i], extras[i] = c.primitive(g, n)
+		c.pop()
+		anyValue = anyValue || values[i] != nil
+		anyExtra = anyExtra || extras[i] != nil
 	}
 	write := func(name string, items [][]byte) {
 		sep()
@@ -559,6 +551,82 @@ func (c *toJSON) primitives(g *group, path string, sep func(), elPath func(int) 
 	if anyExtra {
 		write("_"+g.name, extras)
 	}
+}
+
+// primitive converts one node of a primitive element at the current
+// location: its value as JSON, and its id and extensions as the object of
+// _name (nil when it has neither).
+func (c *toJSON) primitive(g *group, n *node) (value, extras []byte) {
+	if g.typ.xhtml {
+		if n.raw == nil {
+			c.fail(true, "the narrative div must be XHTML in the namespace %s", XHTMLNamespace)
+			return nil, nil
+		}
+		return jsontree.AppendString(nil, string(n.raw), false), nil
+	}
+	var extra []byte
+	extraComma := false
+	for _, a := range n.attrs {
+		switch a.Name.Local {
+		case "value":
+			v, err := primitiveJSON(g.typ, a.Value)
+			if err != nil {
+				c.fail(false, "%v", err)
+				continue
+			}
+			value = v
+		case "id":
+			if extraComma {
+				extra = append(extra, ',')
+			}
+			extra = append(extra, `"id":`...)
+			extra = jsontree.AppendString(extra, a.Value, false)
+			extraComma = true
+		default:
+			c.fail(true, "attribute %s is not allowed on a primitive", a.Name.Local)
+		}
+	}
+	var exts []*node
+	badChild := false
+	for _, ch := range n.children {
+		if ch.name != "extension" {
+			c.failAt(ch.name, -1, true, "a primitive holds only extensions, not %s", ch.name)
+			badChild = true
+			continue
+		}
+		exts = append(exts, ch)
+	}
+	if len(exts) > 0 {
+		if extraComma {
+			extra = append(extra, ',')
+		}
+		ext := g.typ.byName["extension"]
+		extra = append(extra, `"extension":[`...)
+		// The extensions go to a buffer of their own (they are written
+		// after the values), at this location.
+		sub := &toJSON{m: c.m, at: append([]pathStep(nil), c.at...)}
+		for j, x := range exts {
+			if j > 0 {
+				sub.out.WriteByte(',')
+			}
+			sub.out.WriteByte('{')
+			sub.push("extension", j)
+			sub.members(x, ext.typ, false)
+			sub.pop()
+			sub.out.WriteByte('}')
+		}
+		c.errs = append(c.errs, sub.errs...)
+		extra = append(extra, sub.out.Bytes()...)
+		extra = append(extra, ']')
+		extraComma = true
+	}
+	if extraComma {
+		extras = append(append([]byte{'{'}, extra...), '}')
+	}
+	if value == nil && extras == nil && !badChild {
+		c.fail(true, "element %s has neither a value nor extensions", g.name)
+	}
+	return value, extras
 }
 
 var (
@@ -585,9 +653,7 @@ func primitiveJSON(t *typeInfo, v string) ([]byte, error) {
 		}
 		return []byte(v), nil
 	}
-	var b bytes.Buffer
-	writeString(&b, v)
-	return b.Bytes(), nil
+	return jsontree.AppendString(nil, v, false), nil
 }
 
 // writeString writes s as a JSON string without HTML escaping.

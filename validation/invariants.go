@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/validation/fhirpathlite"
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
+	"github.com/fhirgate/fhirgate/validation/location"
 	"github.com/fhirgate/fhirgate/validation/profile"
 	"github.com/gofhir/fhirpath"
 )
@@ -125,12 +125,12 @@ func eachNestedResource(root map[string]any, rootPath string, f func(place strin
 		res   map[string]any
 	}
 	var hits []found
-	var stack []step
+	var stack []location.Step
 	var walk func(obj map[string]any)
 	visit := func(c any) {
 		if o, ok := c.(map[string]any); ok {
 			if _, ok := o["resourceType"].(string); ok {
-				hits = append(hits, found{placeOf(rootPath, stack), o})
+				hits = append(hits, found{location.String(rootPath, stack, ""), o})
 			}
 			walk(o)
 		}
@@ -142,12 +142,12 @@ func eachNestedResource(root map[string]any, rootPath string, f func(place strin
 			}
 			switch y := c.(type) {
 			case map[string]any:
-				stack = append(stack, step{key, -1})
+				stack = append(stack, location.Step{Name: key, Index: -1})
 				visit(y)
 				stack = stack[:len(stack)-1]
 			case []any:
 				for i, item := range y {
-					stack = append(stack, step{key, i})
+					stack = append(stack, location.Step{Name: key, Index: i})
 					visit(item)
 					stack = stack[:len(stack)-1]
 				}
@@ -163,26 +163,6 @@ func eachNestedResource(root map[string]any, rootPath string, f func(place strin
 
 // step is one element of a place: a key, and an index for a list item
 // (-1 for none).
-type step struct {
-	key   string
-	index int
-}
-
-func placeOf(root string, steps []step) string {
-	var b strings.Builder
-	b.WriteString(root)
-	for _, s := range steps {
-		b.WriteByte('.')
-		b.WriteString(s.key)
-		if s.index >= 0 {
-			b.WriteByte('[')
-			b.WriteString(strconv.Itoa(s.index))
-			b.WriteByte(']')
-		}
-	}
-	return b.String()
-}
-
 // resourceInvariantIssues evaluates one resource's core invariants; place
 // is its location below the root ("" for the root itself), root the
 // resource whose references resolve() may follow.

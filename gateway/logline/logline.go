@@ -22,7 +22,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/fhirgate/fhirgate/validation/jsontree"
 )
 
 // Handler is slog.JSONHandler, writing to w, plus WriteLine for lines
@@ -180,56 +181,6 @@ func appendFloat(b []byte, f float64) []byte {
 	return append(b, out...)
 }
 
-// appendString writes s quoted as slog's JSON handler does, which is
-// encoding/json without HTML escaping except for two control characters:
-// \b and \f are written \u0008 and \u000c (encoding/json writes \b and
-// \f). Other control characters but \n, \r and \t as \u00XX, invalid
-// UTF-8 as \ufffd, U+2028 and U+2029 escaped.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendString writes s quoted as slog's JSON handler does: encoding/json
+// without HTML escaping, but \b and \f as \u0008 and \u000c.
+func appendString(b []byte, s string) []byte { return jsontree.AppendStringAs(b, s, false, false) }

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/fhirgate/fhirgate/validation/jsontree"
+	"github.com/fhirgate/fhirgate/validation/location"
 )
 
 // Namespaces of FHIR XML and of the narrative.
@@ -280,7 +280,7 @@ type toJSON struct {
 	m    *Model
 	out  bytes.Buffer
 	errs Errors
-	at   []pathStep // the current location (push, pop)
+	at   []location.Step // the current location (push, pop)
 }
 
 func (c *toJSON) fail(structure bool, format string, args ...any) {
@@ -295,34 +295,15 @@ func (c *toJSON) failAt(name string, index int, structure bool, format string, a
 	c.pop()
 }
 
-// pathStep is one step of the location being converted: name, with
-// [index] when index ≥ 0.
-type pathStep struct {
-	name  string
-	index int
-}
-
 // push and pop move the current location (c.at), which is turned into
 // text (Task.input[0].type) only for an error: converting allocates no
 // path.
-func (c *toJSON) push(name string, index int) { c.at = append(c.at, pathStep{name, index}) }
-func (c *toJSON) pop()                        { c.at = c.at[:len(c.at)-1] }
-
-func (c *toJSON) where() string {
-	var b strings.Builder
-	for i, s := range c.at {
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(s.name)
-		if s.index >= 0 {
-			b.WriteByte('[')
-			b.WriteString(strconv.Itoa(s.index))
-			b.WriteByte(']')
-		}
-	}
-	return b.String()
+func (c *toJSON) push(name string, index int) {
+	c.at = append(c.at, location.Step{Name: name, Index: index})
 }
+func (c *toJSON) pop() { c.at = c.at[:len(c.at)-1] }
+
+func (c *toJSON) where() string { return location.String("", c.at, "") }
 
 // resource converts a resource element at the current location: the
 // root's members are located under its type name (Task.input), a nested
@@ -604,7 +585,7 @@ func (c *toJSON) primitive(g *group, n *node) (value, extras []byte) {
 		extra = append(extra, `"extension":[`...)
 		// The extensions go to a buffer of their own (they are written
 		// after the values), at this location.
-		sub := &toJSON{m: c.m, at: append([]pathStep(nil), c.at...)}
+		sub := &toJSON{m: c.m, at: append([]location.Step(nil), c.at...)}
 		for j, x := range exts {
 			if j > 0 {
 				sub.out.WriteByte(',')

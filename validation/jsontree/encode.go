@@ -10,6 +10,13 @@ const hexDigits = "0123456789abcdef"
 // and & as \u003c, \u003e, \u0026. FuzzAppendString holds it to
 // encoding/json byte for byte.
 func AppendString(b []byte, s string, escapeHTML bool) []byte {
+	return AppendStringAs(b, s, escapeHTML, true)
+}
+
+// AppendStringAs is AppendString with the short escapes \b and \f of
+// encoding/json (shortControls) or without them: log/slog's JSON handler
+// writes those two as \u0008 and \u000c (gateway/logline).
+func AppendStringAs(b []byte, s string, escapeHTML, shortControls bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -23,10 +30,14 @@ func AppendString(b []byte, s string, escapeHTML bool) []byte {
 			switch c {
 			case '"', '\\':
 				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
+			case '\b', '\f':
+				if !shortControls {
+					b = append(b, '\\', 'u', '0', '0', '0', hexDigits[c])
+				} else if c == '\b' {
+					b = append(b, '\\', 'b')
+				} else {
+					b = append(b, '\\', 'f')
+				}
 			case '\n':
 				b = append(b, '\\', 'n')
 			case '\r':

@@ -25,6 +25,7 @@ import (
 	"sync"
 
 	"github.com/fhirgate/fhirgate/validation/fhirxml"
+	"github.com/fhirgate/fhirgate/validation/location"
 )
 
 // Element is one compiled ElementDefinition.
@@ -323,8 +324,8 @@ type validator struct {
 
 	// steps is the FHIRPath of the value being checked, one step per
 	// level; it becomes a string only when an issue is reported there.
-	steps   []step
-	stepBuf [16]step
+	steps   []location.Step
+	stepBuf [16]location.Step
 	// vals and names are a stack of found values shared by every level:
 	// a level appends its values, the levels below append after them,
 	// and each truncates back when done.
@@ -334,35 +335,14 @@ type validator struct {
 
 // step is one level of a path: name, and the index when the element
 // repeats (-1: single-valued, no index).
-type step struct {
-	name  string
-	index int
+func (v *validator) push(name string, index int) {
+	v.steps = append(v.steps, location.Step{Name: name, Index: index})
 }
-
-func (v *validator) push(name string, index int) { v.steps = append(v.steps, step{name, index}) }
-func (v *validator) pop()                        { v.steps = v.steps[:len(v.steps)-1] }
+func (v *validator) pop() { v.steps = v.steps[:len(v.steps)-1] }
 
 // here is the FHIRPath of the current value, with "."+child appended when
 // child is not empty.
-func (v *validator) here(child string) string {
-	var b strings.Builder
-	for i, s := range v.steps {
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(s.name)
-		if s.index >= 0 {
-			b.WriteByte('[')
-			b.WriteString(strconv.Itoa(s.index))
-			b.WriteByte(']')
-		}
-	}
-	if child != "" {
-		b.WriteByte('.')
-		b.WriteString(child)
-	}
-	return b.String()
-}
+func (v *validator) here(child string) string { return location.String("", v.steps, child) }
 
 // typeProfile returns the first resolvable profile of def's type.
 func (v *validator) typeProfile(def *Element) *Profile {

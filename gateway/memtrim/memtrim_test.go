@@ -3,6 +3,7 @@ package memtrim
 import (
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -117,10 +118,10 @@ func exeResident(t *testing.T) int64 {
 			in = len(f) >= 6 && strings.Join(f[5:], " ") == exe
 			continue
 		}
-		if in && f[0] == "Rss:" {
-			var n int64
-			for _, c := range f[1] {
-				n = n*10 + int64(c-'0')
+		if in && f[0] == "Rss:" && len(f) >= 2 {
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatalf("smaps: %q", line)
 			}
 			sum += n << 10
 		}

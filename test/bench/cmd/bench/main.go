@@ -829,6 +829,9 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
+	// Wrapped, out is a bare Writer: io.Copy then writes instead of
+	// letting the file system share the source's extents
+	// (copy_file_range), which could keep the linker's folios.
 	if _, err := io.Copy(struct{ io.Writer }{out}, in); err != nil {
 		out.Close()
 		return err

@@ -3,8 +3,9 @@
 // limit per token subject and the per-client limit hold across replicas,
 // reloads and restarts.
 //
-// Each decision is one round trip: a Lua script (GCRA, sent once and then
-// called by its SHA with EVALSHA) reads and updates one key atomically on
+// Each decision is one round trip: a Lua script (GCRA, loaded when the
+// store is first reached and again whenever it answers after being down,
+// then called by its SHA with EVALSHA) reads and updates one key atomically on
 // the server, with the server's clock, and sets the key's TTL to the time
 // its bucket takes to refill — no key outlives its state. Keys are
 // prefix + "rl:" + limiter + ":" + a SHA-256 of the key (subjects and
@@ -86,12 +87,24 @@ func New(name string, c *config.LimitStore) (*Store, error) {
 		closed: c.OnFailure == "closed", done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
+	if err := s.reach(ctx); err != nil {
 		s.markDown(err)
 	} else {
 		s.up.Store(true)
 	}
 	return s, nil
+}
+
+// reach asks the store whether it answers and loads the limiter script
+// into it. Loading here — not on the first decision — keeps every
+// decision one round trip: EVALSHA on a server without the script costs a
+// second (NOSCRIPT, then EVAL with the source), which a 5 ms deadline on
+// a busy replica may not allow; a restarted server has lost its scripts.
+func (s *Store) reach(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return err
+	}
+	return gcra.Load(ctx, s.client).Err()
 }
 
 func newClient(c *config.LimitStore) (redis.UniversalClient, error) {
@@ -182,7 +195,8 @@ func (s *Store) markDown(err error) {
 	}
 }
 
-// probe pings the store until it answers within the deadline.
+// probe reaches the store (PING, then the script) until it answers within
+// the deadline.
 func (s *Store) probe() {
 	defer s.probing.Store(false)
 	t := time.NewTicker(probeInterval)
@@ -194,7 +208,7 @@ func (s *Store) probe() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-		err := s.client.Ping(ctx).Err()
+		err := s.reach(ctx)
 		cancel()
 		if err == nil {
 			if s.up.CompareAndSwap(false, true) {

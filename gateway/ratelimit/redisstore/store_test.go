@@ -17,8 +17,13 @@ import (
 	"github.com/fhirgate/fhirgate/test/testpki"
 )
 
+// storeConfig is a store at url with a deadline of a second: tests of
+// what the store decides must not see a call on a loaded machine (CI's
+// two cores running every package at once) turn into a fallback. The
+// deadline's own behaviour is tested with the default 5 ms
+// (TestDeadlineHoldsWhenStalled).
 func storeConfig(url, onFailure string) *config.LimitStore {
-	return &config.LimitStore{URL: url, KeyPrefix: "test:", Timeout: config.Duration(5 * time.Millisecond), OnFailure: onFailure}
+	return &config.LimitStore{URL: url, KeyPrefix: "test:", Timeout: config.Duration(time.Second), OnFailure: onFailure}
 }
 
 func newStore(t *testing.T, name string, c *config.LimitStore) (*Store, *observed) {
@@ -57,8 +62,8 @@ func (o *observed) last() bool {
 // again; subjects are not written in the clear.
 func TestSharedBudget(t *testing.T) {
 	srv := redisproc.Start(t)
-	a, _ := newStore(t, "shared", storeConfig(srv.URL(), "local"))
-	b, _ := newStore(t, "shared", storeConfig(srv.URL(), "local"))
+	a, oa := newStore(t, "shared", storeConfig(srv.URL(), "local"))
+	b, ob := newStore(t, "shared", storeConfig(srv.URL(), "local"))
 	const burst = 7
 	la, lb := a.Limiter("auth:erp", 1, time.Hour, burst), b.Limiter("auth:erp", 1, time.Hour, burst)
 	local := ratelimit.New(1, time.Hour, burst)
@@ -82,6 +87,9 @@ func TestSharedBudget(t *testing.T) {
 		if d := local.Take(ctx, "X110411675"); d.Allowed {
 			localAdmitted++
 		}
+	}
+	if n := oa.fallbacks.Load() + ob.fallbacks.Load(); n != 0 {
+		t.Fatalf("%d decisions made without the store (states %v, %v)", n, oa.states, ob.states)
 	}
 	if admitted != burst || localAdmitted != burst {
 		t.Errorf("admitted %d across two replicas, one in-memory limiter %d; want %d", admitted, localAdmitted, burst)
@@ -158,6 +166,11 @@ func TestFallbackAndRecovery(t *testing.T) {
 	if !waitUp(s) || !o.last() {
 		t.Fatalf("not shared again after the restart: states %v", o.states)
 	}
+	// The restarted server has no scripts; the store loaded its own
+	// before it counted as up, so the next decision is one round trip.
+	if !scriptLoaded(t, srv, "") {
+		t.Fatal("limiter script not loaded into the restarted server")
+	}
 	before := o.fallbacks.Load()
 	if d := l.Take(ctx, "a"); !d.Allowed || o.fallbacks.Load() != before {
 		t.Fatalf("after recovery: %+v, fallbacks %d → %d (the restarted store is empty: admitted by it)", d, before, o.fallbacks.Load())
@@ -176,7 +189,9 @@ func TestFallbackAndRecovery(t *testing.T) {
 // at all until it answers again.
 func TestDeadlineHoldsWhenStalled(t *testing.T) {
 	srv := redisproc.Start(t)
-	s, _ := newStore(t, "shared", storeConfig(srv.URL(), "local"))
+	c := storeConfig(srv.URL(), "local")
+	c.Timeout = config.Duration(5 * time.Millisecond) // the default
+	s, _ := newStore(t, "shared", c)
 	l := s.Limiter("auth:erp", 1000, time.Second, 1000)
 	ctx := context.Background()
 	l.Take(ctx, "warm")
@@ -214,9 +229,15 @@ func TestPasswordFile(t *testing.T) {
 	}
 	c := storeConfig(srv.URL(), "local")
 	c.PasswordFile = file
+	if scriptLoaded(t, srv, "s3cret-pass") {
+		t.Fatal("a fresh server holds the limiter script")
+	}
 	s, _ := newStore(t, "shared", c)
 	if !s.Up() {
 		t.Fatal("store with the right password not up")
+	}
+	if !scriptLoaded(t, srv, "s3cret-pass") {
+		t.Fatal("limiter script not loaded when the store was first reached")
 	}
 	without, _ := newStore(t, "shared", storeConfig(srv.URL(), "local"))
 	if without.Up() {
@@ -233,7 +254,6 @@ func TestTLSClientCertificate(t *testing.T) {
 	srv := redisproc.StartTLS(t, server.CertFile, server.KeyFile, ca.File)
 	url := "rediss://" + srv.Addr + "/0"
 	c := storeConfig(url, "local")
-	c.Timeout = config.Duration(200 * time.Millisecond) // handshakes on a loaded machine
 	c.TLS = &config.ClientTLS{CAFile: ca.File, CertFile: client.CertFile, KeyFile: client.KeyFile}
 	s, _ := newStore(t, "shared", c)
 	if !s.Up() {
@@ -248,6 +268,19 @@ func TestTLSClientCertificate(t *testing.T) {
 	if without.Up() {
 		t.Error("TLS store up without the client certificate the server requires")
 	}
+}
+
+// scriptLoaded reports whether srv holds the limiter script.
+// (password: the server's, if it requires one).
+func scriptLoaded(t *testing.T, srv *redisproc.Server, password string) bool {
+	t.Helper()
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: password})
+	defer rc.Close()
+	ok, err := rc.ScriptExists(context.Background(), gcra.Hash()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok[0]
 }
 
 func writeFile(name, content string) error { return os.WriteFile(name, []byte(content), 0o600) }

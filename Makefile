@@ -85,6 +85,7 @@ FUZZ_TARGETS := \
 	./validation/jsontree:FuzzAgreesWithEncodingJSON:100000 \
 	./validation/jsontree:FuzzAppendString:100000 \
 	./validation/fhirxml:FuzzToJSON:20000 \
+	./validation/fhirxml:FuzzTreeAgrees:20000 \
 	./validation/fhirxml:FuzzScanAgrees:50000 \
 	./validation/fhirxml:FuzzHandChecks:100000 \
 	./validation/fhirxml:FuzzSimpleURIParses:100000 \

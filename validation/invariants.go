@@ -93,12 +93,14 @@ func decodeJSONStrict(data []byte) map[string]any {
 
 // baseInvariantIssues evaluates the core invariants of a resource given as
 // JSON and decoded. An invariant the engine cannot evaluate is a warning.
-func baseInvariantIssues(v Version, data []byte, res map[string]any) []Issue {
+// text gives the resource's JSON text, asked for only when an invariant
+// needs the whole resource.
+func baseInvariantIssues(v Version, text func() []byte, res map[string]any) []Issue {
 	if res == nil {
 		return nil
 	}
 	var refs *localReferences // built when an invariant calls resolve()
-	issues := resourceInvariantIssues(v, res, func() []byte { return data }, "", &refs, res)
+	issues := resourceInvariantIssues(v, res, text, "", &refs, res)
 	// Resources inside this one (contained, Bundle entries, Parameters)
 	// are checked against their own type's invariants; issues name them
 	// by their place (Bundle.entry[1].resource.participant).
@@ -262,3 +264,6 @@ func mentions(expr string, names []string) string {
 func isIdent(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
+
+// textOf is a resource's JSON text held already.
+func textOf(data []byte) func() []byte { return func() []byte { return data } }

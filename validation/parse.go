@@ -157,7 +157,7 @@ func (p *Parser) parseParameters(data []byte) (proto.Message, []Issue, bool) {
 	res, own := p.parseJSON(outer, false)
 	issues = append(own, issues...)
 	if res != nil {
-		issues = append(issues, baseInvariantIssues(p.version, data, decodeJSON(data))...)
+		issues = append(issues, baseInvariantIssues(p.version, textOf(data), decodeJSON(data))...)
 	}
 	sortIssues(issues)
 	return res, issues, true
@@ -179,7 +179,7 @@ func (p *Parser) parseJSON(data []byte, invariants bool) (proto.Message, []Issue
 	} else {
 		issues = append(issues, resourceIDIssues(res)...)
 		if invariants {
-			issues = append(issues, baseInvariantIssues(p.version, data, decodeJSON(data))...)
+			issues = append(issues, baseInvariantIssues(p.version, textOf(data), decodeJSON(data))...)
 		}
 	}
 	sortIssues(issues)

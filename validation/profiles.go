@@ -89,6 +89,9 @@ type Checked struct {
 // profiles it declares (or as).
 func (p *Parser) Check(data []byte, xml bool, set *profile.Set, as []string) Checked {
 	if xml {
+		if c, ok := p.fastCheckXML(data, set, as); ok {
+			return c
+		}
 		j, err := fhirxml.ToJSON(p.version, data)
 		if err != nil {
 			return Checked{Base: xmlIssues(err)}
@@ -100,6 +103,27 @@ func (p *Parser) Check(data []byte, xml bool, set *profile.Set, as []string) Che
 	}
 	_, c := p.check(data, set, as, false)
 	return c
+}
+
+// fastCheckXML is fastCheck for XML: the tree comes straight from the XML
+// (fhirxml.Tree), the same tree decoding ToJSON's text gives, without
+// writing and reading that text. A document Tree declines, or the model
+// does not accept, takes ToJSON's path. The text is written only if an
+// invariant needs the whole resource.
+func (p *Parser) fastCheckXML(data []byte, set *profile.Set, as []string) (Checked, bool) {
+	avoid := ""
+	if p.version == R4 {
+		avoid = "Parameters" // fastAccepted leaves R4 Parameters to ParseJSON
+	}
+	res, ok := fhirxml.Tree(p.version, data, MaxJSONDepth, avoid)
+	if !ok || !p.model.Accepts(res) {
+		return Checked{}, false
+	}
+	text := func() []byte {
+		j, _ := fhirxml.ToJSON(p.version, data)
+		return j
+	}
+	return p.checkAccepted(res, text, set, as), true
 }
 
 // CheckProfiles validates a resource already known to be valid base FHIR
@@ -144,13 +168,20 @@ func (p *Parser) fastCheck(data []byte, set *profile.Set, as []string) (Checked,
 	if res == nil {
 		return Checked{}, false
 	}
-	c := Checked{Resource: res, Base: baseInvariantIssues(p.version, data, res)}
+	return p.checkAccepted(res, textOf(data), set, as), true
+}
+
+// checkAccepted goes on from a resource the model accepted (res, whose
+// JSON text text gives): core invariants, then — without errors — the
+// profiles.
+func (p *Parser) checkAccepted(res map[string]any, text func() []byte, set *profile.Set, as []string) Checked {
+	c := Checked{Resource: res, Base: baseInvariantIssues(p.version, text, res)}
 	sortIssues(c.Base)
 	if set != nil && !HasErrors(c.Base) {
 		c.Profile = validateProfiles(set, res, as)
 		sortIssues(c.Profile)
 	}
-	return c, true
+	return c
 }
 
 // check is the one validation path of JSON: parse, base rules and core
@@ -171,7 +202,7 @@ func (p *Parser) check(data []byte, set *profile.Set, as []string, always bool) 
 		msg, c.Base = p.parseJSON(data, false)
 		if msg != nil {
 			c.Resource = decodeJSON(data)
-			c.Base = append(c.Base, baseInvariantIssues(p.version, data, c.Resource)...)
+			c.Base = append(c.Base, baseInvariantIssues(p.version, textOf(data), c.Resource)...)
 			sortIssues(c.Base)
 		}
 	}

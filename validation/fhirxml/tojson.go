@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/fhirgate/fhirgate/validation/jsontree"
 	"github.com/fhirgate/fhirgate/validation/location"
 )
 
@@ -268,17 +267,41 @@ func ToJSONPartial(v Version, data []byte) ([]byte, error) {
 		}
 	}
 	c := &toJSON{m: ModelFor(v)}
-	c.out.Grow(len(data)) // the JSON of a resource is shorter than its XML
+	c.e.out = make([]byte, 0, len(data)) // the JSON of a resource is shorter than its XML
 	c.resource(root)
 	if len(c.errs) > 0 {
-		return c.out.Bytes(), c.errs
+		return c.e.out, c.errs
 	}
-	return c.out.Bytes(), nil
+	return c.e.out, nil
 }
 
+// Tree converts a FHIR XML resource straight to the tree that
+// jsontree.DecodeObjectUnique(ToJSON(v, data), maxDepth) gives — without
+// writing and reading the JSON text. ok is false, and the tree nil,
+// whenever that decoding would not give a tree or Tree cannot be sure it
+// gives the same one: the XML has a problem (ToJSON reports it), the
+// JSON would give a name twice in one object, carry U+FFFD for bytes that
+// are not UTF-8, nest deeper than maxDepth, or (avoid not empty) hold a
+// string containing avoid. Such documents take ToJSON's path.
+func Tree(v Version, data []byte, maxDepth int, avoid string) (res map[string]any, ok bool) {
+	root, ok := scanXML(data)
+	if !ok {
+		return nil, false
+	}
+	c := &toJSON{m: ModelFor(v), e: emitter{tree: true, maxDepth: maxDepth, exact: true, avoid: avoid}}
+	c.resource(root)
+	if len(c.errs) > 0 || !c.e.exact {
+		return nil, false
+	}
+	res, ok = c.e.root.(map[string]any)
+	return res, ok
+}
+
+// toJSON is one conversion: the walk of the XML tree against the model,
+// its output through e (JSON text or the decoded tree).
 type toJSON struct {
 	m    *Model
-	out  bytes.Buffer
+	e    emitter
 	errs Errors
 	at   []location.Step // the current location (push, pop)
 }
@@ -318,7 +341,7 @@ func (c *toJSON) resource(n *node) {
 		} else {
 			c.fail(true, "unknown resource type %s", n.name)
 		}
-		c.out.WriteString("null")
+		c.e.null()
 		return
 	}
 	root := len(c.at) == 0
@@ -333,10 +356,11 @@ func (c *toJSON) resource(n *node) {
 			c.failAt(n.name, -1, true, "a resource element has no attributes")
 		}
 	}
-	c.out.WriteString(`{"resourceType":`)
-	writeString(&c.out, n.name)
-	c.members(n, t, true)
-	c.out.WriteByte('}')
+	c.e.beginObject(1 + properties(n))
+	c.e.key("resourceType")
+	c.e.str(n.name)
+	c.members(n, t)
+	c.e.endObject()
 }
 
 func pathOr(path, name string) string {
@@ -364,25 +388,17 @@ type group struct {
 	start, end int
 }
 
-// members writes the properties of a complex node (after "{", or after
-// resourceType when comma is true), checking attributes and element order.
-func (c *toJSON) members(n *node, t *typeInfo, comma bool) {
-	sep := func() {
-		if comma {
-			c.out.WriteByte(',')
-		}
-		comma = true
-	}
+// members writes the properties of a complex node into the open object,
+// checking attributes and element order.
+func (c *toJSON) members(n *node, t *typeInfo) {
 	for _, a := range n.attrs {
 		e, ok := t.byName[a.Name.Local]
 		if !ok || !e.attr {
 			c.fail(true, "attribute %s is not allowed here", a.Name.Local)
 			continue
 		}
-		sep()
-		writeString(&c.out, a.Name.Local)
-		c.out.WriteByte(':')
-		writeString(&c.out, a.Value)
+		c.e.key(a.Name.Local)
+		c.e.str(a.Value)
 	}
 	// A group's nodes are a run of n.children (a child that is refused
 	// ends the run, as it did when the nodes were collected one by one).
@@ -426,8 +442,21 @@ func (c *toJSON) members(n *node, t *typeInfo, comma bool) {
 		groups = append(groups, group{name: ch.name, el: e, typ: ct, nodes: n.children[i : i+1], start: i, end: i + 1})
 	}
 	for i := range groups {
-		c.group(&groups[i], sep)
+		c.group(&groups[i])
 	}
+}
+
+// properties is about how many properties n's object will have: its
+// attributes and its runs of children of one name (a primitive with
+// extensions adds one more, _name).
+func properties(n *node) int {
+	count := len(n.attrs)
+	for i, ch := range n.children {
+		if i == 0 || n.children[i-1].name != ch.name {
+			count++
+		}
+	}
+	return count
 }
 
 func indexOf(t *typeInfo, e *element) int {
@@ -449,125 +478,142 @@ func (c *toJSON) pushElement(g *group, i int) {
 	}
 }
 
-func (c *toJSON) group(g *group, sep func()) {
+func (c *toJSON) group(g *group) {
 	switch {
 	case g.el.container:
-		sep()
-		writeString(&c.out, g.name)
-		c.out.WriteByte(':')
+		c.e.key(g.name)
 		c.list(g.el.list, len(g.nodes), func(i int) {
 			n := g.nodes[i]
 			c.pushElement(g, i)
 			defer c.pop()
 			if len(n.attrs) > 0 || len(n.children) != 1 || n.children[0].raw != nil {
 				c.fail(true, "%s must hold exactly one resource", g.name)
-				c.out.WriteString("null")
+				c.e.null()
 				return
 			}
 			c.resource(n.children[0])
 		})
 	case g.typ.primitive:
-		c.primitives(g, sep)
+		c.primitives(g)
 	default:
-		sep()
-		writeString(&c.out, g.name)
-		c.out.WriteByte(':')
+		c.e.key(g.name)
 		c.list(g.el.list, len(g.nodes), func(i int) {
 			n := g.nodes[i]
 			c.pushElement(g, i)
 			if n.raw != nil {
 				c.fail(true, "unexpected XHTML")
 			}
-			c.out.WriteByte('{')
-			c.members(n, g.typ, false)
-			c.out.WriteByte('}')
+			c.e.beginObject(properties(n))
+			c.members(n, g.typ)
+			c.e.endObject()
 			c.pop()
 		})
 	}
 }
 
+// list writes n values (each writes the i-th) as an array when isList,
+// or the one value.
 func (c *toJSON) list(isList bool, n int, each func(i int)) {
 	if !isList {
 		each(0)
 		return
 	}
-	c.out.WriteByte('[')
+	c.e.beginArray(n)
 	for i := 0; i < n; i++ {
-		if i > 0 {
-			c.out.WriteByte(',')
-		}
 		each(i)
 	}
-	c.out.WriteByte(']')
+	c.e.endArray()
 }
 
 // primitives writes a primitive element: values under its name, id and
 // extensions under _name, arrays aligned with null where a side is absent.
-func (c *toJSON) primitives(g *group, sep func()) {
-	values := make([][]byte, len(g.nodes))
-	extras := make([][]byte, len(g.nodes))
+func (c *toJSON) primitives(g *group) {
+	var onStack [4]primitiveParts
+	parts := onStack[:0]
 	anyValue, anyExtra := false, false
 	for i, n := range g.nodes {
 		c.pushElement(g, i)
-		values[i], extras[i] = c.primitive(g, n)
+		p := c.primitive(g, n)
 		c.pop()
-		anyValue = anyValue || values[i] != nil
-		anyExtra = anyExtra || extras[i] != nil
-	}
-	write := func(name string, items [][]byte) {
-		sep()
-		writeString(&c.out, name)
-		c.out.WriteByte(':')
-		c.list(g.el.list, len(items), func(i int) {
-			if items[i] == nil {
-				c.out.WriteString("null")
-				return
-			}
-			c.out.Write(items[i])
-		})
+		parts = append(parts, p)
+		anyValue = anyValue || p.kind != absent
+		anyExtra = anyExtra || p.extras != nil
 	}
 	if anyValue {
-		write(g.name, values)
+		c.e.key(g.name)
+		c.list(g.el.list, len(parts), func(i int) { c.primitiveValue(parts[i]) })
 	}
 	if anyExtra {
-		write("_"+g.name, extras)
+		c.e.key("_" + g.name)
+		c.list(g.el.list, len(parts), func(i int) {
+			if parts[i].extras == nil {
+				c.e.null()
+				return
+			}
+			c.e.embed(parts[i].extras)
+		})
+	}
+}
+
+// primitiveParts is one node of a primitive element: its value (kind and
+// text) and its id and extensions as the object of _name (made by a
+// sub-emitter; nil when it has neither).
+type primitiveParts struct {
+	kind   valueKind
+	value  string
+	extras any
+}
+
+type valueKind uint8
+
+const (
+	absent valueKind = iota
+	stringValue
+	numberValue
+	boolValue
+)
+
+func (c *toJSON) primitiveValue(p primitiveParts) {
+	switch p.kind {
+	case absent:
+		c.e.null()
+	case numberValue:
+		c.e.number(p.value)
+	case boolValue:
+		c.e.boolean(p.value == "true")
+	default:
+		c.e.str(p.value)
 	}
 }
 
 // primitive converts one node of a primitive element at the current
-// location: its value as JSON, and its id and extensions as the object of
-// _name (nil when it has neither).
-func (c *toJSON) primitive(g *group, n *node) (value, extras []byte) {
+// location.
+func (c *toJSON) primitive(g *group, n *node) (p primitiveParts) {
 	if g.typ.xhtml {
 		if n.raw == nil {
 			c.fail(true, "the narrative div must be XHTML in the namespace %s", XHTMLNamespace)
-			return nil, nil
+			return p
 		}
-		return jsontree.AppendString(nil, string(n.raw), false), nil
+		return primitiveParts{kind: stringValue, value: string(n.raw)}
 	}
-	var extra []byte
-	extraComma := false
+	var id string
+	hasID := false
 	for _, a := range n.attrs {
 		switch a.Name.Local {
 		case "value":
-			v, err := primitiveJSON(g.typ, a.Value)
+			kind, err := primitiveKind(g.typ, a.Value)
 			if err != nil {
 				c.fail(false, "%v", err)
 				continue
 			}
-			value = v
+			p.kind, p.value = kind, a.Value
 		case "id":
-			if extraComma {
-				extra = append(extra, ',')
-			}
-			extra = append(extra, `"id":`...)
-			extra = jsontree.AppendString(extra, a.Value, false)
-			extraComma = true
+			id, hasID = a.Value, true
 		default:
 			c.fail(true, "attribute %s is not allowed on a primitive", a.Name.Local)
 		}
 	}
-	var exts []*node
+	exts := 0
 	badChild := false
 	for _, ch := range n.children {
 		if ch.name != "extension" {
@@ -575,39 +621,48 @@ func (c *toJSON) primitive(g *group, n *node) (value, extras []byte) {
 			badChild = true
 			continue
 		}
-		exts = append(exts, ch)
+		exts++
 	}
-	if len(exts) > 0 {
-		if extraComma {
-			extra = append(extra, ',')
+	if hasID || exts > 0 {
+		// The object of _name is written after the values: it is made
+		// now (its errors in document order), at this location, by an
+		// emitter of its own, one level below the array of _name.
+		levels := 0
+		if g.el.list {
+			levels = 1
 		}
-		ext := g.typ.byName["extension"]
-		extra = append(extra, `"extension":[`...)
-		// The extensions go to a buffer of their own (they are written
-		// after the values), at this location.
-		sub := &toJSON{m: c.m, at: append([]location.Step(nil), c.at...)}
-		for j, x := range exts {
-			if j > 0 {
-				sub.out.WriteByte(',')
+		sub := &toJSON{m: c.m, at: c.at, e: *c.e.sub(levels)}
+		sub.e.beginObject(2)
+		if hasID {
+			sub.e.key("id")
+			sub.e.str(id)
+		}
+		if exts > 0 {
+			ext := g.typ.byName["extension"]
+			sub.e.key("extension")
+			sub.e.beginArray(exts)
+			j := 0
+			for _, x := range n.children {
+				if x.name != "extension" {
+					continue
+				}
+				sub.e.beginObject(properties(x))
+				sub.push("extension", j)
+				sub.members(x, ext.typ)
+				sub.pop()
+				sub.e.endObject()
+				j++
 			}
-			sub.out.WriteByte('{')
-			sub.push("extension", j)
-			sub.members(x, ext.typ, false)
-			sub.pop()
-			sub.out.WriteByte('}')
+			sub.e.endArray()
 		}
+		sub.e.endObject()
 		c.errs = append(c.errs, sub.errs...)
-		extra = append(extra, sub.out.Bytes()...)
-		extra = append(extra, ']')
-		extraComma = true
+		p.extras = c.e.adopt(&sub.e)
 	}
-	if extraComma {
-		extras = append(append([]byte{'{'}, extra...), '}')
-	}
-	if value == nil && extras == nil && !badChild {
+	if p.kind == absent && p.extras == nil && !badChild {
 		c.fail(true, "element %s has neither a value nor extensions", g.name)
 	}
-	return value, extras
+	return p
 }
 
 var (
@@ -615,29 +670,25 @@ var (
 	integerRe = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 )
 
-// primitiveJSON renders a value attribute as JSON: numbers keep their exact
-// digits, booleans are true/false, everything else a string.
-func primitiveJSON(t *typeInfo, v string) ([]byte, error) {
+// primitiveKind is how a value attribute is written in JSON: numbers
+// keep their exact digits, booleans are true/false, everything else a
+// string.
+func primitiveKind(t *typeInfo, v string) (valueKind, error) {
 	switch t.kind {
 	case jsonBool:
 		if v != "true" && v != "false" {
-			return nil, fmt.Errorf("%q is not a boolean", v)
+			return absent, fmt.Errorf("%q is not a boolean", v)
 		}
-		return []byte(v), nil
+		return boolValue, nil
 	case jsonNumber:
 		re := integerRe
 		if t.name == "decimal" {
 			re = decimalRe
 		}
 		if !re.MatchString(v) {
-			return nil, fmt.Errorf("%q is not a valid %s", v, t.name)
+			return absent, fmt.Errorf("%q is not a valid %s", v, t.name)
 		}
-		return []byte(v), nil
+		return numberValue, nil
 	}
-	return jsontree.AppendString(nil, v, false), nil
-}
-
-// writeString writes s as a JSON string without HTML escaping.
-func writeString(b *bytes.Buffer, s string) {
-	b.Write(jsontree.AppendString(b.AvailableBuffer(), s, false))
+	return stringValue, nil
 }

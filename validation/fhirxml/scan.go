@@ -19,7 +19,8 @@ import (
 func scanXML(data []byte) (root *node, ok bool) {
 	// Names and values are substrings of one string copy of the input,
 	// not an allocation each.
-	s := scanner{data: data, src: string(data)}
+	starts := bytes.Count(data, []byte{'<'}) - bytes.Count(data, []byte("</"))
+	s := scanner{data: data, src: string(data), block: max(1, min(starts, nodeBlock))}
 	if bytes.HasPrefix(data, []byte("<?xml")) && !s.declaration() {
 		return nil, false
 	}
@@ -84,6 +85,38 @@ type scanner struct {
 	data []byte
 	src  string // data as a string, for substrings
 	i    int
+
+	// Nodes and attributes are carved from blocks, not allocated one by
+	// one: a document's elements are hundreds of small objects. block is
+	// the size of a block: one per start tag of the document (one per '<'
+	// that is not '</'), at most nodeBlock.
+	nodes []node
+	attrs []xml.Attr
+	block int
+}
+
+// nodeBlock is the most nodes (or attributes) one block holds.
+const nodeBlock = 256
+
+// newNode returns a node of the current block, starting one when full.
+func (s *scanner) newNode(name string) *node {
+	if len(s.nodes) == cap(s.nodes) {
+		s.nodes = make([]node, 0, s.block)
+	}
+	s.nodes = append(s.nodes, node{name: name})
+	return &s.nodes[len(s.nodes)-1]
+}
+
+// addAttr appends a to attrs, the attributes of the node being read —
+// always the last ones of the current block — and returns them; a full
+// block moves them to a new one, so that they stay contiguous.
+func (s *scanner) addAttr(attrs []xml.Attr, a xml.Attr) []xml.Attr {
+	if len(s.attrs) == cap(s.attrs) {
+		s.attrs = append(make([]xml.Attr, 0, max(s.block, 2*len(attrs)+1)), attrs...)
+	}
+	s.attrs = append(s.attrs, a)
+	n := len(s.attrs)
+	return s.attrs[n-len(attrs)-1 : n : n]
 }
 
 func (s *scanner) space() {
@@ -152,7 +185,7 @@ func (s *scanner) startTag(parentNS string) (n *node, ns string, empty, ok bool)
 	if !ok {
 		return nil, "", false, false
 	}
-	n = &node{name: name}
+	n = s.newNode(name)
 	ns = parentNS
 	for {
 		sp := s.i
@@ -200,7 +233,7 @@ func (s *scanner) startTag(parentNS string) (n *node, ns string, empty, ok bool)
 					return nil, "", false, false
 				}
 			}
-			n.attrs = append(n.attrs, xml.Attr{Name: xml.Name{Local: local}, Value: value})
+			n.attrs = s.addAttr(n.attrs, xml.Attr{Name: xml.Name{Local: local}, Value: value})
 		}
 	}
 }

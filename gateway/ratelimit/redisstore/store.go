@@ -100,11 +100,17 @@ func New(name string, c *config.LimitStore) (*Store, error) {
 // decision one round trip: EVALSHA on a server without the script costs a
 // second (NOSCRIPT, then EVAL with the source), which a 5 ms deadline on
 // a busy replica may not allow; a restarted server has lost its scripts.
+// A server that answers but refuses SCRIPT LOAD (an ACL, a renamed
+// command) is up all the same: its decisions take the second round trip.
 func (s *Store) reach(ctx context.Context) error {
 	if err := s.client.Ping(ctx).Err(); err != nil {
 		return err
 	}
-	return gcra.Load(ctx, s.client).Err()
+	var refused redis.Error
+	if err := gcra.Load(ctx, s.client).Err(); err != nil && !errors.As(err, &refused) {
+		return err
+	}
+	return nil
 }
 
 func newClient(c *config.LimitStore) (redis.UniversalClient, error) {

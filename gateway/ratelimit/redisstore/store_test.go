@@ -245,6 +245,26 @@ func TestPasswordFile(t *testing.T) {
 	}
 }
 
+// A server that refuses SCRIPT LOAD (the command renamed away) is up and
+// decides all the same: EVALSHA finds no script, EVAL sends it.
+func TestScriptLoadRefused(t *testing.T) {
+	srv := redisproc.Start(t, "--rename-command", "SCRIPT", "")
+	s, o := newStore(t, "shared", storeConfig(srv.URL(), "local"))
+	if !s.Up() {
+		t.Fatal("a store that answers but refuses SCRIPT LOAD is down")
+	}
+	l := s.Limiter("auth:erp", 1, time.Hour, 2)
+	ctx := context.Background()
+	for i, want := range []bool{true, true, false} {
+		if d := l.Take(ctx, "k"); d.Allowed != want || d.Unavailable {
+			t.Fatalf("request %d: %+v, want allowed %v", i, d, want)
+		}
+	}
+	if n := o.fallbacks.Load(); n != 0 {
+		t.Fatalf("%d decisions without the store", n)
+	}
+}
+
 // rediss:// with the gateway's client certificate from files, against a
 // real TLS-only redis-server that requires one; without the certificate
 // the store is down (the handshake is refused).

@@ -141,14 +141,24 @@ func getEvaluator() *evaluator { return evaluators.Get().(*evaluator) }
 func putEvaluator(ev *evaluator) {
 	clear(ev.arena)
 	ev.arena = ev.arena[:0]
+	if cap(ev.arena) > maxKeptArena {
+		ev.arena = nil
+	}
 	ev.declined = false
 	evaluators.Put(ev)
 }
 
-// make returns an empty collection with room for n items.
+// maxKeptArena is the largest arena (in items) an evaluator keeps in the
+// pool: an evaluation of a resource with huge lists does not leave its
+// arena behind.
+const maxKeptArena = 4096
+
+// make returns an empty collection with room for n items. A full arena
+// is replaced by one twice its size, so that a pooled evaluator soon has
+// one that holds a whole evaluation and evaluations allocate nothing.
 func (ev *evaluator) make(n int) []any {
 	if cap(ev.arena)-len(ev.arena) < n {
-		ev.arena = make([]any, 0, max(32, n))
+		ev.arena = make([]any, 0, max(32, 2*cap(ev.arena), n))
 	}
 	start := len(ev.arena)
 	ev.arena = ev.arena[:start+n]

@@ -30,6 +30,24 @@ func (f Field) each(fn func(string)) {
 	}
 }
 
+// jsonSizeHint is about the length of fields written as JSON without
+// escapes — names, values, quotes, colons, commas and the brackets of
+// nesting — so that the body is written into one allocation.
+func jsonSizeHint(fields []Field) int {
+	n := 2
+	for _, f := range fields {
+		n += len(f.Name) + 8
+		if !f.IsList {
+			n += len(f.Value)
+			continue
+		}
+		for _, v := range f.Values {
+			n += len(v) + 3
+		}
+	}
+	return n
+}
+
 // EncodeBody writes fields as json (nested objects by dotted names), form
 // (application/x-www-form-urlencoded, names as written) or xml (nested
 // elements under root). Fields are written in name order, so the same call
@@ -40,7 +58,7 @@ func EncodeBody(encoding, root string, fields []Field) ([]byte, string) {
 		// (keys sorted at every level, HTML-safe escaping), without its
 		// reflection: the body of every call.
 		slices.SortStableFunc(fields, func(a, b Field) int { return compareSegments(a.Name, b.Name) })
-		return appendJSONFields(make([]byte, 0, 256), fields), "application/json"
+		return appendJSONFields(make([]byte, 0, jsonSizeHint(fields)), fields), "application/json"
 	}
 	slices.SortStableFunc(fields, func(a, b Field) int { return strings.Compare(a.Name, b.Name) })
 	switch encoding {

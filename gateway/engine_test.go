@@ -203,6 +203,12 @@ func FuzzNormalisePath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
+		// A request target in origin form starts with '/' (net/http's
+		// server reads it with url.ParseRequestURI, which insists); "%2f"
+		// parses to the path "/" but is no request target.
+		if !strings.HasPrefix(raw, "/") {
+			return
+		}
 		u, err := url.Parse(raw)
 		if err != nil || u.Path == "" || u.Path[0] != '/' || u.Host != "" || u.User != nil || u.Scheme != "" || u.Opaque != "" || u.RawQuery != "" || u.Fragment != "" {
 			return

@@ -88,42 +88,47 @@ type Checked struct {
 // the base specification and then, when that found no error, against the
 // profiles it declares (or as).
 func (p *Parser) Check(data []byte, xml bool, set *profile.Set, as []string) Checked {
-	if xml {
-		if c, ok := p.fastCheckXML(data, set, as); ok {
+	if !xml {
+		if c, ok := p.fastCheck(data, set, as); ok {
 			return c
 		}
-		j, err := fhirxml.ToJSON(p.version, data)
-		if err != nil {
-			return Checked{Base: xmlIssues(err)}
-		}
-		data = j
-	}
-	if c, ok := p.fastCheck(data, set, as); ok {
+		_, c := p.check(data, set, as, false)
 		return c
 	}
-	_, c := p.check(data, set, as, false)
+	// The tree straight from the XML, when Tree is sure it is the one
+	// decoding ToJSON's text gives: accepted by the model, it is checked
+	// without the text ever being written; declined by the model, the
+	// text would be declined too, so it goes to jsonformat's path at once.
+	res, tree := p.xmlTree(data)
+	if tree && p.model.Accepts(res) {
+		text := func() []byte {
+			j, _ := fhirxml.ToJSON(p.version, data)
+			return j
+		}
+		return p.checkAccepted(res, text, set, as)
+	}
+	j, err := fhirxml.ToJSON(p.version, data)
+	if err != nil {
+		return Checked{Base: xmlIssues(err)}
+	}
+	if !tree {
+		if c, ok := p.fastCheck(j, set, as); ok {
+			return c
+		}
+	}
+	_, c := p.check(j, set, as, false)
 	return c
 }
 
-// fastCheckXML is fastCheck for XML: the tree comes straight from the XML
-// (fhirxml.Tree), the same tree decoding ToJSON's text gives, without
-// writing and reading that text. A document Tree declines, or the model
-// does not accept, takes ToJSON's path. The text is written only if an
-// invariant needs the whole resource.
-func (p *Parser) fastCheckXML(data []byte, set *profile.Set, as []string) (Checked, bool) {
+// xmlTree is fhirxml.Tree with the fast path's conditions: ok only when
+// fastAccepted, given ToJSON's text, would decode this very tree (it
+// leaves R4 Parameters to ParseJSON).
+func (p *Parser) xmlTree(data []byte) (map[string]any, bool) {
 	avoid := ""
 	if p.version == R4 {
-		avoid = "Parameters" // fastAccepted leaves R4 Parameters to ParseJSON
+		avoid = "Parameters"
 	}
-	res, ok := fhirxml.Tree(p.version, data, MaxJSONDepth, avoid)
-	if !ok || !p.model.Accepts(res) {
-		return Checked{}, false
-	}
-	text := func() []byte {
-		j, _ := fhirxml.ToJSON(p.version, data)
-		return j
-	}
-	return p.checkAccepted(res, text, set, as), true
+	return fhirxml.Tree(p.version, data, MaxJSONDepth, avoid)
 }
 
 // CheckProfiles validates a resource already known to be valid base FHIR

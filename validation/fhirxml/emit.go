@@ -192,8 +192,8 @@ func (e *emitter) embed(v any) {
 
 // sub is a new emitter of the same kind, for a value produced apart and
 // embedded later, levels containers below the ones open now.
-func (e *emitter) sub(levels int) *emitter {
-	return &emitter{tree: e.tree, maxDepth: e.maxDepth - len(e.stack) - levels, exact: true, avoid: e.avoid}
+func (e *emitter) sub(levels int) emitter {
+	return emitter{tree: e.tree, maxDepth: e.maxDepth - len(e.stack) - levels, exact: true, avoid: e.avoid}
 }
 
 func (e *emitter) checkString(s string) {

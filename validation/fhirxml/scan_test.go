@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -30,18 +29,7 @@ func scanAgrees(t *testing.T, data []byte) (scanned bool) {
 // scanXML takes, it reads as parseXML does; the Twiin requests (the hot
 // path) are among those it takes.
 func TestScanAgreesOnFixtures(t *testing.T) {
-	var files []string
-	filepath.WalkDir("../../../shared/fixtures", func(path string, d os.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(path, ".xml") {
-			files = append(files, path)
-		}
-		return nil
-	})
-	own, _ := filepath.Glob("../../test/bench/testdata/*.xml")
-	files = append(files, own...)
-	if len(files) < 50 {
-		t.Skipf("only %d XML fixtures (../shared beside the checkout?)", len(files))
-	}
+	files := xmlFixtures(t)
 	scanned := 0
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -52,6 +40,7 @@ func TestScanAgreesOnFixtures(t *testing.T) {
 			scanned++
 		}
 	}
+	own, _ := filepath.Glob("../../test/bench/testdata/*.xml")
 	for _, f := range own {
 		data, _ := os.ReadFile(f)
 		if _, ok := scanXML(data); !ok {

@@ -634,7 +634,7 @@ func (c *toJSON) primitive(g *group, n *node) (p primitiveParts) {
 		// sub's location starts at c's and may grow into the spare
 		// capacity of c.at: c does not move until sub is done, and an
 		// error's location is text from the moment it is recorded.
-		sub := &toJSON{m: c.m, at: c.at, e: *c.e.sub(levels)}
+		sub := &toJSON{m: c.m, at: c.at, e: c.e.sub(levels)}
 		sub.e.beginObject(2)
 		if hasID {
 			sub.e.key("id")

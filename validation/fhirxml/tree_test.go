@@ -48,20 +48,22 @@ func treeAgrees(t *testing.T, v Version, data []byte, avoid string) bool {
 }
 
 // xmlFixtures is every XML document under the shared fixtures and the
-// project's own bench bodies.
+// project's own bench bodies; the test is skipped when the shared
+// fixtures are not beside the checkout.
 func xmlFixtures(t *testing.T) []string {
 	var files []string
-	filepath.Walk("../../../shared/fixtures", func(p string, info os.FileInfo, err error) error {
+	filepath.WalkDir("../../../shared/fixtures", func(p string, d os.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(p, ".xml") {
 			files = append(files, p)
 		}
 		return nil
 	})
 	own, _ := filepath.Glob("../../test/bench/testdata/*.xml")
-	if len(files) == 0 {
-		t.Skip("fixtures not found (../shared beside the checkout)")
+	files = append(files, own...)
+	if len(files) < 50 {
+		t.Skipf("only %d XML fixtures (../shared beside the checkout?)", len(files))
 	}
-	return append(files, own...)
+	return files
 }
 
 // TestTreeAgrees: over every XML fixture in both versions, as given and

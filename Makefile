@@ -97,6 +97,7 @@ FUZZ_TARGETS := \
 	./template:FuzzParse:200000 \
 	./gateway/backend:FuzzField:100000 \
 	./gateway/backend:FuzzEncodeJSON:50000 \
+	./gateway/backend:FuzzEncodeForm:20000 \
 	./gateway/pipeline:FuzzParseToken:100000 \
 	./gateway:FuzzNormalisePath:20000 \
 	./gateway/audit:FuzzFlatRecordAgrees:10000 \

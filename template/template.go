@@ -226,33 +226,44 @@ func (t *Template) Render(v Values, esc Escape) (string, error) {
 	if t == nil || len(t.parts) == 0 {
 		return "", nil
 	}
-	if len(t.parts) == 1 && t.parts[0].refs == nil {
-		return t.parts[0].literal, nil
+	if len(t.parts) == 1 {
+		// One literal or one reference (most backend fields): its value
+		// is the result, without a builder's copy.
+		return t.parts[0].render(v, esc)
 	}
 	var b strings.Builder
-	for _, p := range t.parts {
-		if p.refs == nil {
-			b.WriteString(p.literal)
-			continue
-		}
-		val, found := lookupRef(v, p.refs)
-		if p.mapper != nil && val != "" {
-			mapped, ok := p.mapper.Map(val)
-			if !ok {
-				return "", &UnmappedError{Ref: found, Map: p.mapName}
-			}
-			val = mapped
-		}
-		if esc != nil && val != "" {
-			e, err := esc(val)
-			if err != nil {
-				return "", fmt.Errorf("%w: ${%s}: %v", ErrRefused, p.refs[0], err)
-			}
-			val = e
+	for i := range t.parts {
+		val, err := t.parts[i].render(v, esc)
+		if err != nil {
+			return "", err
 		}
 		b.WriteString(val)
 	}
 	return b.String(), nil
+}
+
+// render is one part's text: the literal, or the reference's value
+// through its value map and esc.
+func (p *part) render(v Values, esc Escape) (string, error) {
+	if p.refs == nil {
+		return p.literal, nil
+	}
+	val, found := lookupRef(v, p.refs)
+	if p.mapper != nil && val != "" {
+		mapped, ok := p.mapper.Map(val)
+		if !ok {
+			return "", &UnmappedError{Ref: found, Map: p.mapName}
+		}
+		val = mapped
+	}
+	if esc != nil && val != "" {
+		e, err := esc(val)
+		if err != nil {
+			return "", fmt.Errorf("%w: ${%s}: %v", ErrRefused, p.refs[0], err)
+		}
+		val = e
+	}
+	return val, nil
 }
 
 // Lookup returns the first present, non-empty alternative.

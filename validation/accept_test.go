@@ -9,14 +9,22 @@ import (
 	"testing"
 )
 
-// agreement checks the fast path's one promise on one document: when the
+// agreement checks the fast path's promises on one document: when the
 // descriptor model accepts it for a version, jsonformat's parse and base
-// validation of that version find no error. It reports whether the model
-// accepted.
+// validation of that version find no error, and the model's "holds
+// resources of its own" is what the walk for nested resources finds (the
+// fast path skips that walk when it is false). It reports whether the
+// model accepted.
 func agreement(t testing.TB, p *Parser, data []byte) bool {
 	t.Helper()
-	if p.fastAccepted(data) == nil {
+	res, holds := p.fastAccepted(data)
+	if res == nil {
 		return false
+	}
+	nested := 0
+	eachNestedResource(res, rootType(res), func(string, map[string]any) { nested++ })
+	if holds != (nested > 0) {
+		t.Errorf("accepted by the fast path (%v) holding resources %v, the walk finds %d: %.400s", p.version, holds, nested, data)
 	}
 	if _, issues := p.parseJSON(data, false); HasErrors(issues) {
 		t.Errorf("accepted by the fast path, refused by jsonformat (%v): %+v\n%.400s", p.version, issues, data)

@@ -96,11 +96,21 @@ func decodeJSONStrict(data []byte) map[string]any {
 // text gives the resource's JSON text, asked for only when an invariant
 // needs the whole resource.
 func baseInvariantIssues(v Version, text func() []byte, res map[string]any) []Issue {
+	return invariantIssues(v, text, res, true)
+}
+
+// invariantIssues is baseInvariantIssues; holds false says res is known
+// to hold no resource of its own (the model accepted it and met no
+// resource container), so the walk looking for them is skipped.
+func invariantIssues(v Version, text func() []byte, res map[string]any, holds bool) []Issue {
 	if res == nil {
 		return nil
 	}
 	var refs *localReferences // built when an invariant calls resolve()
 	issues := resourceInvariantIssues(v, res, text, "", &refs, res)
+	if !holds {
+		return issues
+	}
 	// Resources inside this one (contained, Bundle entries, Parameters)
 	// are checked against their own type's invariants; issues name them
 	// by their place (Bundle.entry[1].resource.participant).

@@ -100,12 +100,14 @@ func (p *Parser) Check(data []byte, xml bool, set *profile.Set, as []string) Che
 	// without the text ever being written; declined by the model, the
 	// text would be declined too, so it goes to jsonformat's path at once.
 	res, tree := p.xmlTree(data)
-	if tree && p.model.Accepts(res) {
-		text := func() []byte {
-			j, _ := fhirxml.ToJSON(p.version, data)
-			return j
+	if tree {
+		if ok, holds := p.model.AcceptsHolding(res); ok {
+			text := func() []byte {
+				j, _ := fhirxml.ToJSON(p.version, data)
+				return j
+			}
+			return p.checkAccepted(res, holds, text, set, as)
 		}
-		return p.checkAccepted(res, text, set, as)
 	}
 	j, err := fhirxml.ToJSON(p.version, data)
 	if err != nil {
@@ -146,19 +148,24 @@ func CheckProfiles(res map[string]any, set *profile.Set, as []string) []Issue {
 
 // fastAccepted decodes data when the fast path may take it (nil when
 // not): UTF-8, one JSON object and nothing after it, no property twice,
-// and the descriptor model accepts it.
-func (p *Parser) fastAccepted(data []byte) map[string]any {
+// and the descriptor model accepts it. holds says whether the resource
+// holds resources of its own (fhirxml.Model.AcceptsHolding).
+func (p *Parser) fastAccepted(data []byte) (res map[string]any, holds bool) {
 	if p.version == R4 && bytes.Contains(data, []byte(`"Parameters"`)) {
-		return nil
+		return nil, false
 	}
 	if !utf8.Valid(data) {
-		return nil
+		return nil, false
 	}
-	res := decodeJSONStrict(data)
-	if res == nil || !p.model.Accepts(res) {
-		return nil
+	res = decodeJSONStrict(data)
+	if res == nil {
+		return nil, false
 	}
-	return res
+	ok, holds := p.model.AcceptsHolding(res)
+	if !ok {
+		return nil, false
+	}
+	return res, holds
 }
 
 // fastCheck is Check for a body the descriptor model accepts as certainly
@@ -169,18 +176,18 @@ func (p *Parser) fastAccepted(data []byte) map[string]any {
 // UTF-8, trailing data after the resource and duplicate properties (which
 // decoding would hide) always take that path.
 func (p *Parser) fastCheck(data []byte, set *profile.Set, as []string) (Checked, bool) {
-	res := p.fastAccepted(data)
+	res, holds := p.fastAccepted(data)
 	if res == nil {
 		return Checked{}, false
 	}
-	return p.checkAccepted(res, textOf(data), set, as), true
+	return p.checkAccepted(res, holds, textOf(data), set, as), true
 }
 
 // checkAccepted goes on from a resource the model accepted (res, whose
-// JSON text text gives): core invariants, then — without errors — the
-// profiles.
-func (p *Parser) checkAccepted(res map[string]any, text func() []byte, set *profile.Set, as []string) Checked {
-	c := Checked{Resource: res, Base: baseInvariantIssues(p.version, text, res)}
+// JSON text text gives; holds: whether it holds resources of its own):
+// core invariants, then — without errors — the profiles.
+func (p *Parser) checkAccepted(res map[string]any, holds bool, text func() []byte, set *profile.Set, as []string) Checked {
+	c := Checked{Resource: res, Base: invariantIssues(p.version, text, res, holds)}
 	sortIssues(c.Base)
 	if set != nil && !HasErrors(c.Base) {
 		c.Profile = validateProfiles(set, res, as)

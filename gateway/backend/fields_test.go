@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
@@ -131,6 +132,27 @@ func FuzzEncodeJSON(f *testing.F) {
 		got, _ := EncodeBody("json", "", append([]Field(nil), fields...))
 		if string(got) != string(want) {
 			t.Fatalf("fields %+v:\n got %s\nwant %s", fields, got, want)
+		}
+	})
+}
+
+// FuzzEncodeForm: the form body is byte for byte url.Values.Encode's of
+// the same fields, for any names (repeated, empty) and values (any bytes).
+func FuzzEncodeForm(f *testing.F) {
+	f.Add("ac", "7 7&=+%", "ac", "x", true)
+	f.Add("b", "\x00\xff", "a", "", false)
+	f.Fuzz(func(t *testing.T, n1, v1, n2, v2 string, list bool) {
+		fields := []Field{{Name: n1, Value: v1}, {Name: n2, Value: v2}}
+		if list {
+			fields[1] = Field{Name: n2, IsList: true, Values: []string{v2, v1}}
+		}
+		want := url.Values{}
+		for _, f := range fields {
+			f.each(func(v string) { want.Add(f.Name, v) })
+		}
+		got, _ := EncodeBody("form", "", append([]Field(nil), fields...))
+		if string(got) != want.Encode() {
+			t.Fatalf("fields %+v:\n got %s\nwant %s", fields, got, want.Encode())
 		}
 	})
 }

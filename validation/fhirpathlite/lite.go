@@ -216,55 +216,78 @@ func (ev *evaluator) member(in []any, name, extName string) []any {
 	if name == "resourceType" {
 		return ev.decline()
 	}
-	// First pass: what declines, and how many items there are.
+	// First pass: what declines, and how many items there are. The values
+	// of the first few objects are kept, so that the common focus of one
+	// object is looked up once.
+	var kept [4]any
 	n := 0
-	for _, item := range in {
+	for i, item := range in {
 		obj, ok := item.(map[string]any)
 		if !ok {
 			continue // a primitive has no members in JSON form
 		}
-		if _, ext := obj[extName]; ext {
+		v, decline := memberValue(obj, name, extName)
+		if decline {
 			return ev.decline()
 		}
-		v, ok := obj[name]
-		if !ok {
-			for k := range obj {
-				if len(k) > len(name) && strings.HasPrefix(k, name) && k[len(name)] >= 'A' && k[len(name)] <= 'Z' {
-					return ev.decline()
-				}
-			}
-			continue
+		if i < len(kept) {
+			kept[i] = v
 		}
-		if list, isList := v.([]any); isList {
-			for _, x := range list {
-				if x == nil {
-					return ev.decline()
-				}
-			}
-			n += len(list)
-			continue
+		switch x := v.(type) {
+		case nil:
+		case []any:
+			n += len(x)
+		default:
+			n++
 		}
-		if v == nil {
-			return ev.decline()
-		}
-		n++
 	}
 	if n == 0 {
 		return nil
 	}
 	out := ev.make(n)
-	for _, item := range in {
-		if obj, ok := item.(map[string]any); ok {
-			switch v := obj[name].(type) {
-			case nil:
-			case []any:
-				out = append(out, v...)
-			default:
-				out = append(out, v)
-			}
+	for i, item := range in {
+		var v any
+		if i < len(kept) {
+			v = kept[i]
+		} else if obj, ok := item.(map[string]any); ok {
+			v = obj[name]
+		}
+		switch x := v.(type) {
+		case nil:
+		case []any:
+			out = append(out, x...)
+		default:
+			out = append(out, x)
 		}
 	}
 	return out
+}
+
+// memberValue is obj's value for name (nil when absent), or decline when
+// the subset cannot say exactly: the name carries a primitive extension,
+// it is absent but a choice element may stand for it, or it holds null.
+func memberValue(obj map[string]any, name, extName string) (v any, decline bool) {
+	if _, ext := obj[extName]; ext {
+		return nil, true
+	}
+	v, ok := obj[name]
+	if !ok {
+		for k := range obj {
+			if len(k) > len(name) && strings.HasPrefix(k, name) && k[len(name)] >= 'A' && k[len(name)] <= 'Z' {
+				return nil, true
+			}
+		}
+		return nil, false
+	}
+	if list, isList := v.([]any); isList {
+		for _, x := range list {
+			if x == nil {
+				return nil, true
+			}
+		}
+		return v, false
+	}
+	return v, v == nil
 }
 
 func (ev *evaluator) call(n *node, in []any) []any {

@@ -28,15 +28,33 @@ import (
 // package validation hold Accepts to never accept what jsonformat
 // refuses.
 func (m *Model) Accepts(res map[string]any) bool {
+	ok, _ := m.AcceptsHolding(res)
+	return ok
+}
+
+// AcceptsHolding is Accepts that also reports whether the accepted
+// resource may hold resources of its own: holds is false only when no
+// object below the root has a string "resourceType" — no resource
+// container (contained, Bundle.entry.resource,
+// Parameters.parameter.resource) was met, and no element of that name
+// either (ExampleScenario.instance has one). Every object below the root
+// of an accepted resource was matched key by key, so nothing escapes the
+// count; a walk looking for nested resources can then be skipped. The
+// fast-path agreement tests hold it to that walk.
+func (m *Model) AcceptsHolding(res map[string]any) (ok, holds bool) {
 	rt, _ := res["resourceType"].(string)
 	t := m.Resource(rt)
 	if t == nil {
-		return false
+		return false, false
 	}
-	return m.acceptObject(t, res, true)
+	ok = m.acceptObject(t, res, true, &holds)
+	return ok, ok && holds
 }
 
-func (m *Model) acceptObject(t *typeInfo, obj map[string]any, root bool) bool {
+// acceptObject accepts obj as a value of type t (root: the resource
+// itself, whose resourceType is not an element); holds is set when a
+// resource container is met.
+func (m *Model) acceptObject(t *typeInfo, obj map[string]any, root bool, holds *bool) bool {
 	if len(obj) == 0 {
 		return false
 	}
@@ -50,8 +68,13 @@ func (m *Model) acceptObject(t *typeInfo, obj map[string]any, root bool) bool {
 	// count reaches the type's.
 	requiredSeen := 0
 	for k, v := range obj {
-		if root && k == "resourceType" {
-			continue
+		if k == "resourceType" {
+			if root {
+				continue
+			}
+			if _, isString := v.(string); isString {
+				*holds = true // an element of that name (ExampleScenario.instance)
+			}
 		}
 		if k == "" || k[0] == '_' {
 			return false
@@ -64,6 +87,7 @@ func (m *Model) acceptObject(t *typeInfo, obj map[string]any, root bool) bool {
 			if e.required {
 				requiredSeen++
 			}
+			*holds = true
 			if !m.acceptContained(v, e.list) {
 				return false
 			}
@@ -90,11 +114,11 @@ func (m *Model) acceptObject(t *typeInfo, obj map[string]any, root bool) bool {
 				return false
 			}
 			for _, item := range arr {
-				if !m.acceptValue(typ, item, refTypes) {
+				if !m.acceptValue(typ, item, refTypes, holds) {
 					return false
 				}
 			}
-		} else if !m.acceptValue(typ, v, refTypes) {
+		} else if !m.acceptValue(typ, v, refTypes, holds) {
 			return false
 		}
 	}
@@ -158,7 +182,7 @@ func allBytes(s string, ok func(byte) bool) bool {
 	return true
 }
 
-func (m *Model) acceptValue(t *typeInfo, v any, refTypes []string) bool {
+func (m *Model) acceptValue(t *typeInfo, v any, refTypes []string, holds *bool) bool {
 	switch {
 	case t.primitive:
 		return acceptPrimitive(t, v)
@@ -166,7 +190,7 @@ func (m *Model) acceptValue(t *typeInfo, v any, refTypes []string) bool {
 		return false
 	}
 	obj, ok := v.(map[string]any)
-	if !ok || !m.acceptObject(t, obj, false) {
+	if !ok || !m.acceptObject(t, obj, false, holds) {
 		return false
 	}
 	if t.name == "Reference" {

@@ -132,17 +132,22 @@ func (m *Model) childPath(parent, name string) string {
 }
 
 var (
-	models   [3]*Model
-	modelsMu sync.Mutex
+	// models holds each version's model once built; a request reads it
+	// without a lock (ModelFor is called per conversion and check).
+	models   [3]atomic.Pointer[Model]
+	modelsMu sync.Mutex // serialises building
 )
 
 // ModelFor returns the (cached) model of a version. Building it walks every
 // resource descriptor once (a few milliseconds).
 func ModelFor(v Version) *Model {
+	if m := models[v].Load(); m != nil {
+		return m
+	}
 	modelsMu.Lock()
 	defer modelsMu.Unlock()
-	if models[v] != nil {
-		return models[v]
+	if m := models[v].Load(); m != nil {
+		return m
 	}
 	m := &Model{version: v, names: map[string]protoreflect.MessageDescriptor{}, types: map[protoreflect.FullName]*typeInfo{}}
 	m.resources.Store(&map[string]*typeInfo{})
@@ -160,7 +165,7 @@ func ModelFor(v Version) *Model {
 		}
 		m.names[fhirTypeName(md)] = md
 	}
-	models[v] = m
+	models[v].Store(m)
 	return m
 }
 

@@ -70,6 +70,24 @@ type decoder struct {
 	// unique refuses a repeated name; duplicate says that was the reason
 	// the decoding stopped.
 	unique, duplicate bool
+	// stack holds the items of the arrays being read, a nested array's
+	// above its parent's; a finished array is copied out of it into slab,
+	// a block the document's arrays are carved from (each with its
+	// capacity fixed, so an append to one never reaches another): a few
+	// allocations a document rather than one or more an array.
+	stack []any
+	slab  []any
+}
+
+// carve returns a slice of n items out of the slab, a new block when it is
+// full: twice the last one's size (16 to 256 items), or n when larger.
+func (d *decoder) carve(n int) []any {
+	if cap(d.slab)-len(d.slab) < n {
+		d.slab = make([]any, 0, max(n, min(2*cap(d.slab), 256), 16))
+	}
+	start := len(d.slab)
+	d.slab = d.slab[:start+n]
+	return d.slab[start : start+n : start+n]
 }
 
 func (d *decoder) space() {
@@ -173,19 +191,22 @@ func (d *decoder) object(depth int) (any, bool) {
 
 func (d *decoder) array(depth int) (any, bool) {
 	d.i++ // [
-	a := []any{}
 	d.space()
 	if d.i < len(d.data) && d.data[d.i] == ']' {
 		d.i++
-		return a, true
+		return []any{}, true
 	}
+	if d.stack == nil {
+		d.stack = make([]any, 0, 16)
+	}
+	base := len(d.stack)
 	for {
 		d.space()
 		v, ok := d.value(depth)
 		if !ok {
 			return nil, false
 		}
-		a = append(a, v)
+		d.stack = append(d.stack, v)
 		d.space()
 		if d.i >= len(d.data) {
 			return nil, false
@@ -195,6 +216,10 @@ func (d *decoder) array(depth int) (any, bool) {
 			d.i++
 		case ']':
 			d.i++
+			a := d.carve(len(d.stack) - base)
+			copy(a, d.stack[base:])
+			clear(d.stack[base:])
+			d.stack = d.stack[:base]
 			return a, true
 		default:
 			return nil, false

@@ -275,7 +275,7 @@ func acceptPrimitive(t *typeInfo, v any) bool {
 	case "date":
 		return validDate(s)
 	case "dateTime":
-		if datePattern.MatchString(s) {
+		if isDate(s) {
 			return validDate(s)
 		}
 		return validDateTime(s)
@@ -290,6 +290,27 @@ func acceptPrimitive(t *typeInfo, v any) bool {
 // plainText is a string with something besides whitespace and no control
 // character but tab, CR and LF.
 func plainText(s string) bool {
+	// One pass for ASCII text (nearly every value): no control character,
+	// something besides ASCII whitespace.
+	visible := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return plainTextUnicode(s)
+		}
+		if (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f {
+			return false
+		}
+		if !isSpace(c) && c != '\v' {
+			visible = true
+		}
+	}
+	return visible
+}
+
+// plainTextUnicode is plainText for text beyond ASCII: valid UTF-8
+// without U+FFFD, not all Unicode whitespace.
+func plainTextUnicode(s string) bool {
 	if !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) || strings.TrimSpace(s) == "" {
 		return false
 	}
@@ -302,7 +323,7 @@ func plainText(s string) bool {
 }
 
 func validDate(s string) bool {
-	if !datePattern.MatchString(s) {
+	if !isDate(s) {
 		return false
 	}
 	if len(s) == 10 {
@@ -387,6 +408,38 @@ func noSpace(s string) bool {
 
 // isFullDateTime is
 // ^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9]|[+-]14:00)$
+// isDate is datePattern: YYYY, YYYY-MM or YYYY-MM-DD, the year from 1000,
+// the month 01–12, the day 01–31.
+func isDate(s string) bool {
+	if len(s) != 4 && len(s) != 7 && len(s) != 10 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i == 4 || i == 7 {
+			if s[i] != '-' {
+				return false
+			}
+		} else if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	if s[0] == '0' {
+		return false
+	}
+	two := func(i int) int { return int(s[i]-'0')*10 + int(s[i+1]-'0') }
+	if len(s) >= 7 {
+		if mo := two(5); mo < 1 || mo > 12 {
+			return false
+		}
+	}
+	if len(s) == 10 {
+		if d := two(8); d < 1 || d > 31 {
+			return false
+		}
+	}
+	return true
+}
+
 func isFullDateTime(s string) bool {
 	if len(s) < 20 {
 		return false

@@ -222,6 +222,25 @@ func (x *Exchange) requestFormat() negotiate.Format {
 	return x.reqFormat
 }
 
+// resourceValue is the first value ${resource.<expr>} selects on the
+// request body (a single-valued template takes the first), found false
+// when it selects none or resourceValues would give none.
+func (x *Exchange) resourceValue(key string) (value string, found bool) {
+	if x.resource == nil || x.route == nil {
+		return "", false
+	}
+	e := x.route.resourceExprs[key]
+	if e == nil {
+		return "", false
+	}
+	var buf [4]string
+	vs, ok := e.AppendStrings(buf[:0], x.resource)
+	if !ok || len(vs) == 0 {
+		return "", false
+	}
+	return vs[0], true
+}
+
 // resourceValues evaluates ${resource.<expr>} on the request body.
 func (x *Exchange) resourceValues(key string) []string {
 	if x.resource == nil || x.route == nil {

@@ -138,11 +138,7 @@ func (x *Exchange) Value(r template.Ref) (string, bool) {
 	case "token":
 		return x.tokenValue(r.Key)
 	case "resource":
-		// A single-valued template takes the first value selected.
-		if vs := x.resourceValues(r.Key); len(vs) > 0 {
-			return vs[0], true
-		}
-		return "", false
+		return x.resourceValue(r.Key)
 	case "format":
 		return x.asked, true
 	case "missing":

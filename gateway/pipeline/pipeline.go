@@ -274,7 +274,7 @@ func (r *Route) render(x *Exchange) (*backend.Request, *outcome.Error) {
 			if q.list {
 				// Every value of the request's parameter, in order (a
 				// date range is two: ge… and le…).
-				for _, v := range x.queryValues()[q.t.Refs()[0].Key] {
+				for _, v := range x.queryValues()[q.listKey] {
 					if v != "" {
 						req.Query.Add(q.name, v)
 					}
@@ -303,9 +303,9 @@ func (r *Route) render(x *Exchange) (*backend.Request, *outcome.Error) {
 		fields := make([]backend.Field, 0, len(c.fields))
 		for _, f := range c.fields {
 			if f.list {
-				vs := x.resourceValues(f.t.Refs()[0].Key)
+				vs := x.resourceValues(f.listKey)
 				if len(vs) > 0 || c.body.KeepEmpty {
-					fields = append(fields, backend.Field{Name: f.name, IsList: true, Values: append([]string{}, vs...)})
+					fields = append(fields, backend.Field{Name: f.name, IsList: true, Values: vs})
 				}
 				continue
 			}

@@ -142,6 +142,9 @@ type named struct {
 	name string
 	t    *template.Template
 	list bool // a list field: t is one ${resource.…} reference
+	// listKey is a list field's one reference's key, kept so that a
+	// request does not list the template's references to find it.
+	listKey string
 }
 
 type matcher struct {
@@ -388,7 +391,11 @@ func compileNamed(b *base, m map[string]string, header bool) []named {
 		if header {
 			name, list = http.CanonicalHeaderKey(k), false
 		}
-		out = append(out, named{name: name, t: mustParse(b, m[k]), list: list})
+		n := named{name: name, t: mustParse(b, m[k]), list: list}
+		if list {
+			n.listKey = n.t.Refs()[0].Key
+		}
+		out = append(out, n)
 	}
 	return out
 }

@@ -68,13 +68,23 @@ func (e *Expr) Holds(resource map[string]any) (holds, ok bool) {
 // digits, booleans as true/false). ok is false when the expression cannot
 // be evaluated exactly here or selects something that is not a primitive.
 func (e *Expr) Strings(resource map[string]any) (values []string, ok bool) {
+	return e.AppendStrings(nil, resource)
+}
+
+// AppendStrings is Strings appending to dst (returned as it was when ok
+// is false): a caller that wants one value can pass a buffer on its
+// stack.
+func (e *Expr) AppendStrings(dst []string, resource map[string]any) (values []string, ok bool) {
 	ev := getEvaluator()
 	defer putEvaluator(ev)
 	out := ev.eval(e.root, ev.one(resource))
 	if ev.declined {
-		return nil, false
+		return dst, false
 	}
-	values = make([]string, 0, len(out))
+	values = dst
+	if values == nil {
+		values = make([]string, 0, len(out))
+	}
 	for _, v := range out {
 		switch x := v.(type) {
 		case string:
@@ -86,7 +96,7 @@ func (e *Expr) Strings(resource map[string]any) (values []string, ok bool) {
 		case int64:
 			values = append(values, strconv.FormatInt(x, 10))
 		default:
-			return nil, false
+			return dst, false
 		}
 	}
 	return values, true

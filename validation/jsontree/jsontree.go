@@ -166,13 +166,14 @@ func (d *decoder) object(depth int) (any, bool) {
 		if !ok {
 			return nil, false
 		}
-		if d.unique {
-			if _, dup := m[k]; dup {
-				d.duplicate = true
-				return nil, false
-			}
-		}
+		// A name given before replaces its value and leaves the count as
+		// it was: one hash of the name, not a lookup and then a store.
+		before := len(m)
 		m[k] = v
+		if d.unique && len(m) == before {
+			d.duplicate = true
+			return nil, false
+		}
 		d.space()
 		if d.i >= len(d.data) {
 			return nil, false

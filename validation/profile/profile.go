@@ -363,9 +363,17 @@ func (v *validator) add(severity, code, expr, format string, args ...any) {
 
 // object checks the children of one JSON object against def.
 func (v *validator) object(obj map[string]any, def *Element) {
+	// A definition often lists more elements than an object holds, and
+	// few objects carry primitive extensions (_name): without any, each
+	// element is one lookup instead of two.
+	skipExt := len(def.children) > len(obj) && !hasExtensionKeys(obj)
 	for _, c := range def.children {
 		start := len(v.vals)
-		v.vals, v.names = appendValues(v.vals, v.names, obj, c.key, c.extKey)
+		extKey := c.extKey
+		if skipExt {
+			extKey = ""
+		}
+		v.vals, v.names = appendValues(v.vals, v.names, obj, c.key, extKey)
 		v.element(c, v.vals[start:], v.names[start:])
 		v.vals, v.names = v.vals[:start], v.names[:start]
 	}
@@ -788,7 +796,8 @@ func values(obj map[string]any, name string) ([]any, []string) {
 }
 
 // appendValues appends the values of element key to out and their JSON
-// names to names (see values); extKey is "_"+key.
+// names to names (see values); extKey is "_"+key, or "" when obj is known
+// to hold no primitive extension.
 func appendValues(out []any, names []string, obj map[string]any, key, extKey string) ([]any, []string) {
 	if base, ok := strings.CutSuffix(key, "[x]"); ok {
 		for k, val := range obj {
@@ -798,7 +807,22 @@ func appendValues(out []any, names []string, obj map[string]any, key, extKey str
 		}
 		return out, names
 	}
-	return appendFound(out, names, key, obj[key], obj[extKey])
+	var ext any
+	if extKey != "" {
+		ext = obj[extKey]
+	}
+	return appendFound(out, names, key, obj[key], ext)
+}
+
+// hasExtensionKeys reports whether obj holds a primitive's extension
+// (a name beginning with '_').
+func hasExtensionKeys(obj map[string]any) bool {
+	for k := range obj {
+		if strings.HasPrefix(k, "_") {
+			return true
+		}
+	}
+	return false
 }
 
 // appendFound appends the value(s) v of JSON name key, with ext its

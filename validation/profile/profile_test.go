@@ -240,6 +240,22 @@ func TestDifferentialProfile(t *testing.T) {
 	if strings.Join(codes, " ") != "required@Task.identifier value@Task.intent" {
 		t.Errorf("errors %v", codes)
 	}
+	// A primitive given only by its extension (_intent) is an element
+	// present without a value: it is checked against the fixed value (and
+	// would count for a minimum) — in an object with fewer names than the
+	// definition has elements too, where the validator looks for _name
+	// only when the object holds one.
+	res = map[string]any{"resourceType": "Task", "_intent": map[string]any{"extension": []any{
+		map[string]any{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}}}}
+	var intent []string
+	for _, is := range p.Validate(res) {
+		if is.Expression == "Task.intent" {
+			intent = append(intent, is.Code)
+		}
+	}
+	if strings.Join(intent, " ") != "value" {
+		t.Errorf("intent given by _intent only: issues %v, want the fixed value's", intent)
+	}
 }
 
 // Invariants of the snapshot are evaluated: R4 Task inv-1 (lastModified

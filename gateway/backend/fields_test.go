@@ -118,16 +118,23 @@ func encodeJSONReference(fields []Field) []byte {
 	return data
 }
 
+// fuzzFields are the fields of the encoders' fuzz targets: two named
+// values, or a value and a list holding both values.
+func fuzzFields(n1, v1, n2, v2 string, list bool) []Field {
+	fields := []Field{{Name: n1, Value: v1}, {Name: n2, Value: v2}}
+	if list {
+		fields[1] = Field{Name: n2, IsList: true, Values: []string{v1, v2}}
+	}
+	return fields
+}
+
 // FuzzEncodeJSON: the hand-written JSON is byte for byte encoding/json's,
 // for any names (dotted, conflicting) and values (any bytes).
 func FuzzEncodeJSON(f *testing.F) {
 	f.Add("a.b", "x<&>\"\\\u2028\x01\xff", "a", "v", true)
 	f.Add("r.read", "Observation/1", "r", "\t\n\r\b\f", false)
 	f.Fuzz(func(t *testing.T, n1, v1, n2, v2 string, list bool) {
-		fields := []Field{{Name: n1, Value: v1}, {Name: n2, Value: v2}}
-		if list {
-			fields[1] = Field{Name: n2, IsList: true, Values: []string{v1, v2}}
-		}
+		fields := fuzzFields(n1, v1, n2, v2, list)
 		want := encodeJSONReference(append([]Field(nil), fields...))
 		got, _ := EncodeBody("json", "", append([]Field(nil), fields...))
 		if string(got) != string(want) {
@@ -142,10 +149,7 @@ func FuzzEncodeForm(f *testing.F) {
 	f.Add("ac", "7 7&=+%", "ac", "x", true)
 	f.Add("b", "\x00\xff", "a", "", false)
 	f.Fuzz(func(t *testing.T, n1, v1, n2, v2 string, list bool) {
-		fields := []Field{{Name: n1, Value: v1}, {Name: n2, Value: v2}}
-		if list {
-			fields[1] = Field{Name: n2, IsList: true, Values: []string{v2, v1}}
-		}
+		fields := fuzzFields(n1, v1, n2, v2, list)
 		want := url.Values{}
 		for _, f := range fields {
 			f.each(func(v string) { want.Add(f.Name, v) })

@@ -53,7 +53,7 @@ func (m *Model) AcceptsHolding(res map[string]any) (ok, holds bool) {
 
 // acceptObject accepts obj as a value of type t (root: the resource
 // itself, whose resourceType is not an element); holds is set when a
-// resource container is met.
+// resource container or a string element named resourceType is met.
 func (m *Model) acceptObject(t *typeInfo, obj map[string]any, root bool, holds *bool) bool {
 	if len(obj) == 0 {
 		return false
@@ -301,7 +301,7 @@ func plainText(s string) bool {
 		if (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f {
 			return false
 		}
-		if !isSpace(c) && c != '\v' {
+		if !isSpace(c) {
 			visible = true
 		}
 	}
@@ -406,8 +406,6 @@ func noSpace(s string) bool {
 	return true
 }
 
-// isFullDateTime is
-// ^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9]|[+-]14:00)$
 // isDate is datePattern: YYYY, YYYY-MM or YYYY-MM-DD, the year from 1000,
 // the month 01–12, the day 01–31.
 func isDate(s string) bool {
@@ -440,6 +438,8 @@ func isDate(s string) bool {
 	return true
 }
 
+// isFullDateTime is
+// ^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9]|[+-]14:00)$
 func isFullDateTime(s string) bool {
 	if len(s) < 20 {
 		return false

@@ -30,10 +30,10 @@ func (f Field) each(fn func(string)) {
 	}
 }
 
-// jsonSizeHint is about the length of fields written as JSON without
-// escapes — names, values, quotes, colons, commas and the brackets of
-// nesting — so that the body is written into one allocation.
-func jsonSizeHint(fields []Field) int {
+// bodySizeHint is about the length of fields written without escapes —
+// names, values and, for JSON, quotes, colons, commas and the brackets of
+// nesting — so that a JSON or form body is written into one allocation.
+func bodySizeHint(fields []Field) int {
 	n := 2
 	for _, f := range fields {
 		n += len(f.Name) + 8
@@ -58,12 +58,12 @@ func EncodeBody(encoding, root string, fields []Field) ([]byte, string) {
 		// (keys sorted at every level, HTML-safe escaping), without its
 		// reflection: the body of every call.
 		slices.SortStableFunc(fields, func(a, b Field) int { return compareSegments(a.Name, b.Name) })
-		return appendJSONFields(make([]byte, 0, jsonSizeHint(fields)), fields), "application/json"
+		return appendJSONFields(make([]byte, 0, bodySizeHint(fields)), fields), "application/json"
 	}
 	slices.SortStableFunc(fields, func(a, b Field) int { return strings.Compare(a.Name, b.Name) })
 	switch encoding {
 	case "form":
-		return appendForm(make([]byte, 0, jsonSizeHint(fields)), fields), "application/x-www-form-urlencoded"
+		return appendForm(make([]byte, 0, bodySizeHint(fields)), fields), "application/x-www-form-urlencoded"
 	case "xml":
 		var b strings.Builder
 		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)

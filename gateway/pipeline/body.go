@@ -222,27 +222,26 @@ func (x *Exchange) requestFormat() negotiate.Format {
 	return x.reqFormat
 }
 
-// resourceValue is the first value ${resource.<expr>} selects on the
-// request body (a single-valued template takes the first), found false
-// when it selects none or resourceValues would give none.
-func (x *Exchange) resourceValue(key string) (value string, found bool) {
-	if x.resource == nil || x.route == nil {
-		return "", false
-	}
-	e := x.route.resourceExprs[key]
-	if e == nil {
-		return "", false
-	}
-	var buf [4]string
-	vs, ok := e.AppendStrings(buf[:0], x.resource)
-	if !ok || len(vs) == 0 {
-		return "", false
-	}
-	return vs[0], true
+// resourceValues evaluates ${resource.<expr>} on the request body: nil
+// when there is none, or the expression cannot be evaluated or selects
+// something that is not a primitive.
+func (x *Exchange) resourceValues(key string) []string {
+	return x.appendResourceValues(nil, key)
 }
 
-// resourceValues evaluates ${resource.<expr>} on the request body.
-func (x *Exchange) resourceValues(key string) []string {
+// resourceValue is the first value ${resource.<expr>} selects (a
+// single-valued template takes the first), read through a buffer on the
+// stack.
+func (x *Exchange) resourceValue(key string) (value string, found bool) {
+	var buf [4]string
+	if vs := x.appendResourceValues(buf[:0], key); len(vs) > 0 {
+		return vs[0], true
+	}
+	return "", false
+}
+
+// appendResourceValues is resourceValues appending to dst.
+func (x *Exchange) appendResourceValues(dst []string, key string) []string {
 	if x.resource == nil || x.route == nil {
 		return nil
 	}
@@ -250,7 +249,7 @@ func (x *Exchange) resourceValues(key string) []string {
 	if e == nil {
 		return nil
 	}
-	vs, ok := e.Strings(x.resource)
+	vs, ok := e.AppendStrings(dst, x.resource)
 	if !ok {
 		return nil
 	}
